@@ -1,0 +1,10 @@
+"""Configuration: one pydantic-settings root read from the environment (prefix ``WANQ_``).
+
+This package imports nothing of the project. Everything else receives a :class:`Settings`
+instance built once at process start by :func:`load_settings`.
+"""
+
+from config.regions import Region, base_url_for
+from config.settings import Settings, UpstreamSettings, load_settings
+
+__all__ = ["Region", "Settings", "UpstreamSettings", "base_url_for", "load_settings"]

@@ -1,0 +1,1 @@
+"""Workers: the upstream client, the job contract, and (later) the Celery tasks."""
