@@ -1,0 +1,70 @@
+"""Request-side helpers shared by the route modules: body reading and the fault-guarded call.
+
+`serve()` is how every emulated endpoint answers: it allocates the request id, runs the work
+under the group's fault injection and turns an `ApiError` into the DashScope error answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.constants import ENABLE, MAX_REQUEST_BODY_BYTES
+from emulator.errors import ApiError, invalid_parameter, too_large
+from emulator.faultconfig import Group
+from emulator.service import Emulator
+from emulator.wire import error_response, new_request_id
+
+Work = Callable[[str], Awaitable[Response]]
+
+
+async def serve(
+    emulator: Emulator, group: Group, request: Request, work: Work, *, oss: bool = False
+) -> Response:
+    """Answer `request` with `work(request_id)` under the faults of `group`.
+
+    Args:
+        emulator: The emulated service.
+        group: Endpoint group for fault injection.
+        request: The request.
+        work: Produces the answer; an `ApiError` it raises becomes a DashScope error answer.
+        oss: Injected errors use OSS XML (result downloads, upload target).
+    """
+    request_id = new_request_id()
+
+    async def handle() -> Response:
+        try:
+            return await work(request_id)
+        except ApiError as exc:
+            return error_response(exc, request_id)
+
+    return await emulator.faults.run(
+        emulator.config.faults, group, request, request_id, handle, oss=oss
+    )
+
+
+def header_enabled(request: Request, name: str) -> bool:
+    """Whether header `name` is ``enable`` (case-insensitive)."""
+    return request.headers.get(name, "").strip().lower() == ENABLE
+
+
+async def read_json(request: Request) -> Any:
+    """The parsed JSON body.
+
+    Raises:
+        ApiError: 413 when the body is over the cap, 400 InvalidParameter when it is not JSON.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BODY_BYTES:
+        raise too_large()
+    raw = await request.body()
+    if len(raw) > MAX_REQUEST_BODY_BYTES:
+        raise too_large()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise invalid_parameter("The request body is not valid JSON.") from None

@@ -1,0 +1,80 @@
+"""The emulator's fake OSS: result image downloads and the temporary-upload POST target.
+
+Both answer like OSS rather than like DashScope: PNG bytes or an XML ``<Error>`` body, with
+the request id in ``x-oss-request-id``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.constants import HEADER_OSS_REQUEST_ID, OSS_UPLOAD_PATH, RESULTS_PREFIX
+from emulator.httpio import serve
+from emulator.multipart import parse_form
+from emulator.results import UrlRejection
+from emulator.service import Emulator
+from emulator.wire import format_time, oss_error_response
+
+_PNG_SUFFIX = ".png"
+
+
+def oss_router(emulator: Emulator) -> APIRouter:
+    """The router of result downloads and the upload target."""
+    router = APIRouter()
+
+    @router.get(RESULTS_PREFIX + "/{task_id}/{name}")
+    async def get_result(request: Request, task_id: str, name: str) -> Response:
+        """Download a result PNG through its signed URL."""
+
+        async def work(request_id: str) -> Response:
+            index_text = name.removesuffix(_PNG_SUFFIX)
+            if not name.endswith(_PNG_SUFFIX) or not index_text.isdigit():
+                return _oss_error(
+                    UrlRejection(404, "NoSuchKey", "The specified key does not exist."),
+                    request_id,
+                )
+            params = request.query_params
+            expires = params.get("Expires")
+            found = await emulator.result_png(
+                task_id, int(index_text), expires, params.get("Signature")
+            )
+            if isinstance(found, UrlRejection):
+                extra = {}
+                if found.message == "Request has expired." and expires is not None:
+                    extra = {
+                        "Expires": format_time(float(expires)),
+                        "ServerTime": format_time(emulator.clock()),
+                    }
+                return _oss_error(found, request_id, extra)
+            return Response(found, 200, {HEADER_OSS_REQUEST_ID: request_id}, "image/png")
+
+        return await serve(emulator, "results", request, work, oss=True)
+
+    @router.post(OSS_UPLOAD_PATH)
+    async def post_object(request: Request) -> Response:
+        """OSS PostObject: store a file under a policy from getPolicy."""
+
+        async def work(request_id: str) -> Response:
+            try:
+                form = parse_form(request.headers.get("content-type", ""), await request.body())
+            except ValueError as exc:
+                return _oss_error(UrlRejection(400, "InvalidArgument", str(exc)), request_id)
+            rejection = emulator.uploads.accept(form, emulator.clock())
+            if rejection is not None:
+                return _oss_error(rejection, request_id)
+            status = 200 if form.fields.get("success_action_status") == "200" else 204
+            return Response(b"", status, {HEADER_OSS_REQUEST_ID: request_id})
+
+        return await serve(emulator, "upload", request, work, oss=True)
+
+    return router
+
+
+def _oss_error(
+    rejection: UrlRejection, request_id: str, extra: dict[str, str] | None = None
+) -> Response:
+    return oss_error_response(
+        rejection.status, rejection.code, rejection.message, request_id, extra
+    )

@@ -1,0 +1,311 @@
+"""The emulated service behind the HTTP routes: accept, follow, cancel and list tasks.
+
+`Emulator` owns all state (tasks, limits, uploads, result images, counters) and knows nothing of
+HTTP; emulator.api and emulator.sync translate requests to its calls and its results and
+`ApiError`s to answers. Everything runs on the event loop, so no locks are needed; only request
+validation (which may fetch input images) and image rendering run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from emulator.auth import Caller, KeyRing
+from emulator.bytecache import ByteCache
+from emulator.config import EmulatorConfig
+from emulator.constants import (
+    RESULT_CACHE_MAX_BYTES,
+    SOURCE_CACHE_MAX_BYTES,
+    SYNC_POLL_INTERVAL_S,
+)
+from emulator.errors import ApiError, cancel_not_pending, invalid_parameter
+from emulator.faults import FaultInjector
+from emulator.intake import new_task
+from emulator.limits import Limits
+from emulator.listing import page_of, parse_list_query
+from emulator.planning import Planner
+from emulator.results import ResultImages, ResultSigner, UrlRejection
+from emulator.sources import SourceLoader
+from emulator.stats import Stats
+from emulator.store import TaskStore
+from emulator.tasks import PENDING, SUCCEEDED, TERMINAL_STATUSES, Task
+from emulator.uploads import Uploads
+from emulator.validation import Endpoint, RequestRejected, ValidatedRequest, validate_submit
+from emulator.views import task_output, unknown_output, usage
+
+
+class Emulator:
+    """All state and behaviour of one emulated DashScope service.
+
+    Attributes:
+        stats: Event counters.
+        limits: Rate limiters and concurrency lanes.
+        store: Live tasks.
+        uploads: Files posted to the fake OSS target.
+        faults: The fault injector.
+        images: Rendered result images.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        *,
+        public_url: str,
+        clock: Callable[[], float] = time.time,
+        source_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.clock = clock
+        secret = secrets.token_bytes(32)
+        self._rng = random.Random(config.random_seed)
+        self.planner = Planner(self._rng)
+        self.stats = Stats()
+        self.limits = Limits(config, self.stats)
+        self.store = TaskStore()
+        self.uploads = Uploads(secret, public_url)
+        self.loader = SourceLoader(self.uploads, source_transport)
+        self.faults = FaultInjector(self.planner, clock)
+        self.images = ResultImages(RESULT_CACHE_MAX_BYTES)
+        self._sources = ByteCache(SOURCE_CACHE_MAX_BYTES)
+        self._signer = ResultSigner(secret, public_url)
+        self.config = config
+        self.keyring = KeyRing(config)
+
+    # ------------------------------------------------------------------ configuration
+    def set_config(self, config: EmulatorConfig) -> None:
+        """Switch to a new configuration; tasks, counters and limiter state are kept."""
+        if config.random_seed is not None and config.random_seed != self.config.random_seed:
+            self._rng.seed(config.random_seed)
+        self.config = config
+        self.keyring = KeyRing(config)
+        self.limits.configure(config)
+        self.limits.advance_all(self.clock())
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        """The caller behind an ``Authorization`` header (raises 401 ApiError)."""
+        return self.keyring.authenticate(authorization)
+
+    # ------------------------------------------------------------------ submit
+    async def submit(
+        self,
+        caller: Caller,
+        endpoint: Endpoint,
+        body: Any,
+        *,
+        oss_resolve: bool,
+        request_id: str,
+        hidden: bool = False,
+        stream: bool = False,
+    ) -> Task:
+        """Rate-check, validate and accept a request; returns its new task.
+
+        Args:
+            caller: The authenticated caller.
+            endpoint: The endpoint that received the request.
+            body: The parsed JSON body.
+            oss_resolve: ``X-DashScope-OssResourceResolve: enable`` was sent.
+            request_id: The request id of the submit.
+            hidden: A synchronous call: the task is invisible to the task APIs.
+            stream: The synchronous call asked for SSE (interleave mode requires it).
+
+        Raises:
+            ApiError: 429 (rate or concurrency) or the validation's 4xx answer.
+        """
+        model = body.get("model") if isinstance(body, dict) else None
+        label = model if isinstance(model, str) and model else "(no model)"
+        if label == model:
+            self.limits.check_submit_rate(caller.account, label, self.clock())
+        load = self.loader.for_account(caller.account)
+        try:
+            request = await asyncio.to_thread(
+                validate_submit, body, endpoint=endpoint, oss_resolve=oss_resolve, load_source=load
+            )
+        except RequestRejected as exc:
+            self.stats.model(caller.account, label).rejected[exc.code] += 1
+            raise ApiError(exc.status, exc.code, exc.message) from exc
+        if endpoint == "multimodal" and request.interleave and not stream:
+            self.stats.model(caller.account, request.model).rejected["InvalidParameter"] += 1
+            raise invalid_parameter(
+                "parameters.enable_interleave=true on the synchronous endpoint requires "
+                "streaming output (X-DashScope-SSE: enable)"
+            )
+        return self._create(caller, endpoint, request, request_id, hidden)
+
+    def _create(
+        self,
+        caller: Caller,
+        endpoint: Endpoint,
+        request: ValidatedRequest,
+        request_id: str,
+        hidden: bool,
+    ) -> Task:
+        now = self.clock()
+        self._expire(now)
+        task = new_task(
+            caller,
+            endpoint,
+            request,
+            request_id=request_id,
+            hidden=hidden,
+            now=now,
+            plan=self.planner.plan(self.config, request.model, request.n),
+        )
+        self.limits.admit(task, now)
+        self.store.add(task)
+        first = request.images[0].data if request.images else None
+        if first is not None and task.source_key is not None:
+            self._sources.put(task.source_key, first)
+        counters = self.stats.model(caller.account, request.model)
+        if hidden:
+            counters.sync_accepted += 1
+        else:
+            counters.submits_accepted += 1
+        return task
+
+    async def wait_done(self, task: Task) -> str:
+        """Sleep until `task` is terminal (for synchronous calls); returns its status."""
+        while True:
+            now = self.clock()
+            self.limits.advance(task, now)
+            status = task.status_at(now)
+            if status in TERMINAL_STATUSES:
+                return status
+            end_at = task.end_at
+            delay_s = SYNC_POLL_INTERVAL_S if end_at is None else max(0.0, end_at - now)
+            await asyncio.sleep(delay_s)
+
+    # ------------------------------------------------------------------ task APIs
+    def query(self, caller: Caller, task_id: str) -> dict[str, Any]:
+        """Body of ``GET /tasks/{id}`` (without request id).
+
+        Raises:
+            ApiError: 429 Throttling (query budget).
+        """
+        now = self.clock()
+        self.limits.check_query(caller.account, now)
+        self.stats.account(caller.account).queries += 1
+        task = self._visible(caller, task_id, now)
+        if task is None:
+            return {"output": unknown_output(task_id)}
+        self.limits.advance(task, now)
+        status = task.status_at(now)
+        body: dict[str, Any] = {"output": task_output(task, status, self.sign)}
+        if status == SUCCEEDED:
+            body["usage"] = usage(task)
+        return body
+
+    def cancel(self, caller: Caller, task_id: str) -> None:
+        """Cancel a PENDING task.
+
+        Raises:
+            ApiError: 400 UnsupportedOperation when the task is not (or no longer) PENDING.
+        """
+        now = self.clock()
+        task = self._visible(caller, task_id, now)
+        if task is None:
+            raise cancel_not_pending()
+        self.limits.advance(task, now)
+        if task.status_at(now) != PENDING:
+            raise cancel_not_pending()
+        task.canceled_at = now
+        self.limits.release(task, now)
+        self.stats.model(task.account, task.model).canceled += 1
+
+    def list_tasks(self, caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
+        """Body of ``GET /tasks`` (without request id).
+
+        Raises:
+            ApiError: 429 Throttling, or 400 InvalidParameter for a bad filter.
+        """
+        now = self.clock()
+        self.limits.check_query(caller.account, now)
+        self.stats.account(caller.account).lists += 1
+        query = parse_list_query(params)
+        self._expire(now)
+        self.limits.advance_account(caller.account, now)
+        account = self.keyring.account(caller.account)
+        region = account.region if account else ""
+        if query.region is not None and query.region != region:
+            found: list[Task] = []
+        else:
+            found = self.store.query(caller.account, query.filter, now)
+        return page_of(found, query, region, now)
+
+    def upload_policy(self, caller: Caller) -> dict[str, Any]:
+        """The ``data`` of a getPolicy answer."""
+        now = self.clock()
+        self.uploads.expire(now, self.config.upload_ttl_s)
+        return self.uploads.policy(caller.account, now)
+
+    # ------------------------------------------------------------------ results
+    def sign(self, task: Task, index: int) -> str:
+        """The signed URL of image `index` of a finished task."""
+        return self._signer.url(task, index, self.config.result_url_ttl_s)
+
+    async def result_png(
+        self, task_id: str, index: int, expires: str | None, signature: str | None
+    ) -> bytes | UrlRejection:
+        """The PNG behind a result URL, or why the URL is refused."""
+        now = self.clock()
+        rejection = self._signer.check(task_id, index, expires, signature, now)
+        if rejection is not None:
+            return rejection
+        task = self.store.get(task_id)
+        if (
+            task is None
+            or not 0 <= index < task.n
+            or index in task.plan.failed_slots
+            or task.status_at(now) != SUCCEEDED
+        ):
+            return UrlRejection(404, "NoSuchKey", "The specified key does not exist.")
+        source = None if task.source_key is None else self._sources.get(task.source_key)
+        return await self.images.png(task, index, source)
+
+    # ------------------------------------------------------------------ admin
+    def snapshot(self) -> dict[str, Any]:
+        """Counters and live figures for ``GET /admin/stats``."""
+        now = self.clock()
+        self._expire(now)
+        self.limits.advance_all(now)
+        body = self.stats.snapshot(self.store.tasks(), self.limits.lanes, now)
+        body["faults"] = {g: dict(kinds) for g, kinds in self.faults.counts.items()}
+        body["uploads"] = {
+            "policies_issued": self.uploads.policies_issued,
+            "files_stored": self.uploads.files_stored,
+            "bytes_stored": self.uploads.size_bytes,
+        }
+        body["results"] = {"images_rendered": self.images.rendered}
+        body["tasks_live"] = len(self.store)
+        return body
+
+    def reset(self) -> None:
+        """Forget every task, upload, counter, limiter state and cached image."""
+        self.store.clear()
+        self.limits.clear()
+        self.stats.clear()
+        self.uploads.clear()
+        self.faults.clear()
+        self.images.clear()
+        self._sources.clear()
+
+    def close(self) -> None:
+        """Release the HTTP client used to fetch input images."""
+        self.loader.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _visible(self, caller: Caller, task_id: str, now: float) -> Task | None:
+        self._expire(now)
+        task = self.store.get(task_id)
+        if task is None or task.hidden or task.account != caller.account:
+            return None
+        return task
+
+    def _expire(self, now: float) -> None:
+        for task in self.store.expire(now, self.config.task_ttl_s):
+            self.stats.on_expired(task, task.status_at(now))

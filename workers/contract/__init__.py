@@ -1,0 +1,30 @@
+"""The job contract: what producers and workers agree a job is.
+
+Producers import only this package. It holds the user-facing edit request and its per-model
+rules (``docs/model-rules.md``), the two wire protocols, image-source handling and the job
+states. It imports nothing of the project but :mod:`workers.errors`.
+"""
+
+from workers.contract.images import DEFAULT_FETCH_LIMIT_BYTES, ImageFacts, inspect_image
+from workers.contract.models import ModelName, ModelSpec, Protocol, protocol_of, spec_of
+from workers.contract.request import EditRequest
+from workers.contract.sources import SourceKind, source_kind
+from workers.contract.states import TERMINAL_STATES, JobState
+from workers.contract.validation import validate_request
+
+__all__ = [
+    "DEFAULT_FETCH_LIMIT_BYTES",
+    "TERMINAL_STATES",
+    "EditRequest",
+    "ImageFacts",
+    "JobState",
+    "ModelName",
+    "ModelSpec",
+    "Protocol",
+    "SourceKind",
+    "inspect_image",
+    "protocol_of",
+    "source_kind",
+    "spec_of",
+    "validate_request",
+]
