@@ -26,16 +26,22 @@ def product_photo(kind: str, *, width: int = 640, height: int = 640, seed: int =
     colour = tuple(rng.randint(0, 255) for _ in range(3))
     cx, cy = width // 2, height // 2
     if kind == "clock":
-        draw.ellipse((cx - 150, cy - 150, cx + 150, cy + 150), fill=colour, outline="black", width=8)
+        draw.ellipse(
+            (cx - 150, cy - 150, cx + 150, cy + 150), fill=colour, outline="black", width=8
+        )
         draw.line((cx, cy, cx, cy - 110), fill="black", width=8)
         draw.line((cx, cy, cx + 80, cy), fill="black", width=8)
     elif kind == "box":
-        draw.rectangle((cx - 200, cy - 120, cx + 200, cy + 160), fill=colour, outline="black", width=6)
+        draw.rectangle(
+            (cx - 200, cy - 120, cx + 200, cy + 160), fill=colour, outline="black", width=6
+        )
     elif kind == "sneaker":
         draw.rounded_rectangle((cx - 220, cy - 40, cx + 220, cy + 90), 40, fill=colour)
         draw.rectangle((cx - 230, cy + 80, cx + 230, cy + 110), fill="white")
     else:  # mug
-        draw.rectangle((cx - 110, cy - 140, cx + 110, cy + 140), fill=colour, outline="black", width=6)
+        draw.rectangle(
+            (cx - 110, cy - 140, cx + 110, cy + 140), fill=colour, outline="black", width=6
+        )
         draw.arc((cx + 60, cy - 70, cx + 200, cy + 70), -90, 90, fill="black", width=18)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)

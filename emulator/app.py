@@ -19,7 +19,7 @@ from starlette.responses import Response
 from emulator.admin import admin_router
 from emulator.api import api_router
 from emulator.config import EmulatorConfig
-from emulator.constants import DEFAULT_API_KEY
+from emulator.constants import DEFAULT_API_KEY, DEFAULT_HOST, DEFAULT_PORT
 from emulator.errors import ApiError, method_not_allowed, not_found
 from emulator.oss import oss_router
 from emulator.service import Emulator
@@ -27,12 +27,13 @@ from emulator.sync import sync_router
 from emulator.wire import error_response, new_request_id
 
 _METHOD_NOT_ALLOWED = 405
+DEFAULT_PUBLIC_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 
 def build_app(
     config: EmulatorConfig,
     *,
-    public_url: str,
+    public_url: str = DEFAULT_PUBLIC_URL,
     default_api_key: str = DEFAULT_API_KEY,
     clock: Callable[[], float] = time.time,
     source_transport: httpx.BaseTransport | None = None,

@@ -273,7 +273,8 @@ class Emulator:
         now = self.clock()
         self._expire(now)
         self.limits.advance_all(now)
-        body = self.stats.snapshot(self.store.tasks(), self.limits.lanes, now)
+        configured = [account.name for account in self.config.accounts]
+        body = self.stats.snapshot(self.store.tasks(), self.limits.lanes, now, configured)
         body["faults"] = {g: dict(kinds) for g, kinds in self.faults.counts.items()}
         body["uploads"] = {
             "policies_issued": self.uploads.policies_issued,

@@ -70,9 +70,17 @@ class Stats:
             counters.expired_images_billed += task.image_count()
 
     def snapshot(
-        self, tasks: Iterable[Task], lanes: Mapping[LaneKey, Lane], now: float
+        self,
+        tasks: Iterable[Task],
+        lanes: Mapping[LaneKey, Lane],
+        now: float,
+        accounts: Iterable[str] = (),
     ) -> dict[str, Any]:
-        """Counters and live figures, nested by account then model."""
+        """Counters and live figures, nested by account then model.
+
+        Every account in `accounts` (the configured ones) is listed even without activity;
+        a model appears once it has a counter, a task or a lane.
+        """
         by_status: dict[LaneKey, Counter[str]] = {}
         billed: Counter[LaneKey] = Counter()
         for task in tasks:
@@ -82,10 +90,11 @@ class Stats:
             if status == SUCCEEDED:
                 billed[key] += task.image_count()
         keys = set(self._models) | set(by_status) | set(lanes)
-        accounts: dict[str, Any] = {}
-        for name in sorted({k[0] for k in keys} | set(self._accounts)):
+        names = {k[0] for k in keys} | set(self._accounts) | set(accounts)
+        result: dict[str, Any] = {}
+        for name in sorted(names):
             counters = self._accounts.get(name, AccountCounters())
-            accounts[name] = {
+            result[name] = {
                 "queries": counters.queries,
                 "lists": counters.lists,
                 "throttled": dict(counters.throttled),
@@ -95,7 +104,7 @@ class Stats:
             counters_m = self._models.get(key, ModelCounters())
             lane = lanes.get(key)
             statuses = by_status.get(key, Counter()) + counters_m.expired_by_status
-            accounts[key[0]]["models"][key[1]] = {
+            result[key[0]]["models"][key[1]] = {
                 "submits_accepted": counters_m.submits_accepted,
                 "sync_accepted": counters_m.sync_accepted,
                 "canceled": counters_m.canceled,
@@ -108,7 +117,7 @@ class Stats:
                 "tasks_by_status": dict(statuses),
                 "images_billed": billed[key] + counters_m.expired_images_billed,
             }
-        return {"accounts": accounts}
+        return {"accounts": result}
 
     def clear(self) -> None:
         """Forget every counter."""

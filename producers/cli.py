@@ -28,12 +28,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wanq`` command; returns the process exit code."""
-    args = _build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    if args.command == "emulator":
-        # Imported here: the producer side never loads the emulator unless asked to.
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["emulator"]:
+        # Handed over whole (``--help`` included); imported here so that the producer side
+        # never loads the emulator unless asked to.
         from emulator.__main__ import main as emulator_main
 
-        return emulator_main(args.args)
+        return emulator_main(arguments[1:])
+    args = _build_parser().parse_args(arguments)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -54,7 +54,9 @@ def wait_terminal(client: DashScopeClient, task_id: str) -> TaskResult:
 
 
 def edit(model: str, images: list[str], **extra: Any) -> EditRequest:
-    return validate_request({"model": model, "prompt": "put it on white", "images": images, **extra})
+    return validate_request(
+        {"model": model, "prompt": "put it on white", "images": images, **extra}
+    )
 
 
 def test_wan27_pro_two_images_end_to_end(

@@ -174,3 +174,20 @@ def test_partial_success_bills_only_the_images_made(emulator: RunningEmulator) -
     assert 1 <= len(images) == done["usage"]["image_count"] <= 2
     billed = emulator.model_stats("wan2.7-image-pro")["images_billed"]
     assert billed == done["usage"]["image_count"]
+
+
+def test_a_result_can_be_the_input_of_the_next_edit(
+    emulator: RunningEmulator, image_urls: dict[str, str]
+) -> None:
+    """Loopback inputs are fetched off the event loop, even from the emulator itself."""
+    first = emulator.submit_ok(messages_body(images=[image_urls["car"]], size="1K"))
+    done = emulator.wait_status(first, "SUCCEEDED")
+    assert _is_landscape(done["usage"]["size"])
+    second = emulator.submit_ok(messages_body(images=[first_image_url(done)], size="1K"))
+    chained = emulator.wait_status(second, "SUCCEEDED")
+    assert chained["usage"]["size"] == done["usage"]["size"], "the result's bytes were read"
+
+
+def _is_landscape(size: str) -> bool:
+    width, height = map(int, size.split("*"))
+    return width > height

@@ -65,7 +65,8 @@ def httpx_exception_classes() -> set[type[BaseException]]:
     ]
     while pending:
         cls = pending.pop()
-        if cls in found or not cls.__module__.startswith("httpx"):
+        in_httpx = cls.__module__ == "httpx" or cls.__module__.startswith("httpx.")
+        if cls in found or not in_httpx:  # httpx_sse and others subclass httpx's errors
             continue
         found.add(cls)
         pending.extend(cls.__subclasses__())
