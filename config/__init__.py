@@ -5,6 +5,26 @@ instance built once at process start by :func:`load_settings`.
 """
 
 from config.regions import Region, base_url_for
-from config.settings import Settings, UpstreamSettings, load_settings
+from config.settings import (
+    FlowerSettings,
+    InputsSettings,
+    PipelineSettings,
+    ResultsSettings,
+    S3Settings,
+    Settings,
+    UpstreamSettings,
+    load_settings,
+)
 
-__all__ = ["Region", "Settings", "UpstreamSettings", "base_url_for", "load_settings"]
+__all__ = [
+    "FlowerSettings",
+    "InputsSettings",
+    "PipelineSettings",
+    "Region",
+    "ResultsSettings",
+    "S3Settings",
+    "Settings",
+    "UpstreamSettings",
+    "base_url_for",
+    "load_settings",
+]

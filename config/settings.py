@@ -4,6 +4,8 @@ Nested sections are set with a double underscore, e.g. ``WANQ_UPSTREAM__REGION=c
 or ``WANQ_UPSTREAM__API_KEY=sk-...``.
 """
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -49,12 +51,161 @@ class UpstreamSettings(BaseModel):
         return base_url_for(self.region, self.workspace_id)
 
 
+class S3Settings(BaseModel):
+    """S3-compatible object storage for results (and staged inputs).
+
+    Attributes:
+        endpoint_url: The S3 endpoint (MinIO, moto, R2, ...); None means AWS itself.
+        region: Signing region.
+        bucket: Bucket that receives results and staged inputs.
+        results_prefix: Key prefix of result images: ``{results_prefix}{job_id}/{index}.png``.
+        inputs_prefix: Key prefix of inputs staged by producers.
+        access_key_id: Access key id (None: boto3's default credential chain).
+        secret_access_key: Secret key. Never logged, never in a message.
+        addressing_style: ``path`` for MinIO and moto, ``virtual`` or ``auto`` for AWS.
+        presign_ttl_s: Validity of presigned input URLs handed to the upstream.
+        connect_timeout_s: Connect timeout.
+        read_timeout_s: Read timeout.
+        checksum_sha256: Send each result's SHA-256 as ``ChecksumSHA256`` so that the store
+            verifies it (turn off for S3-compatible stores that refuse the header; the
+            checksum is always kept in the object's metadata too).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    bucket: str = "wanqueue"
+    results_prefix: str = "results/"
+    inputs_prefix: str = "inputs/"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "path"
+    presign_ttl_s: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    checksum_sha256: bool = True
+
+
+class ResultsSettings(BaseModel):
+    """How result images are fetched from the upstream before they expire.
+
+    Attributes:
+        allowed_hosts: Hosts result URLs may point at; ``*.`` matches any subdomain. Nothing
+            else is fetched (no redirects elsewhere, no private addresses unless listed).
+        max_bytes: Largest result accepted.
+        timeout_s: Timeout of one download.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allowed_hosts: tuple[str, ...] = ("*.aliyuncs.com",)
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+class InputsSettings(BaseModel):
+    """How producers hand input images to the upstream.
+
+    Attributes:
+        s3_mode: ``presign``: an ``s3://`` input reaches DashScope as a presigned URL (the
+            bucket must be reachable from the internet); ``inline``: as a base64 data URI
+            (for a private MinIO that DashScope cannot reach).
+        inline_max_bytes: Data URIs larger than this, and every local file, are staged to
+            S3 by the producer so that broker messages and job records stay small.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    s3_mode: Literal["presign", "inline"] = "presign"
+    inline_max_bytes: int = Field(default=64 * 1024, ge=0)
+
+
+class PipelineSettings(BaseModel):
+    """Submit, poll and store behaviour.
+
+    Attributes:
+        max_in_flight: Upstream tasks in flight per model (the account's concurrency).
+        submit_rps: Submits per second per model.
+        first_poll_delay_s: Delay from submit to the first poll.
+        poll_interval_s: Delay between polls at first.
+        max_poll_interval_s: Longest delay between polls (polls back off towards it).
+        capacity_retry_s: Delay before a job waiting for a free slot tries again.
+        max_retries: Retries of a retryable failure before the job fails.
+        retry_backoff_max_s: Longest retry delay.
+        job_ttl_s: How long finished job records are kept.
+        submit_burst: Submit tokens a model may bank (the token bucket's size).
+        lease_ttl_s: Lifetime of an in-flight slot lease; every poll renews it, and a lease
+            whose holder died is reclaimed when it runs out.
+        poll_backoff: Factor by which the delay between polls grows.
+        reconcile_margin_s: Clock-skew margin around a submit intent when looking for the
+            task an interrupted submit may have created.
+        reconcile_utc_offset_s: UTC offset in which the upstream reads task-list times (None:
+            the worker's local time, as the emulator does; DashScope does not document it).
+        visibility_timeout_s: The broker's visibility timeout: an unacknowledged message is
+            delivered again after it. Must exceed every countdown the pipeline uses.
+        eta_task_limit: Most scheduled (ETA) messages one worker process holds at once.
+        soft_shutdown_timeout_s: On a cold shutdown, how long running tasks may finish.
+        redis_socket_timeout_s: Timeout of a Redis command (broker and job store).
+        redis_connect_timeout_s: Timeout of a Redis connect.
+        redis_health_check_interval_s: Idle time after which a Redis connection is checked.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_in_flight: int = Field(default=5, ge=1)
+    submit_rps: float = Field(default=2.0, gt=0)
+    first_poll_delay_s: float = Field(default=5.0, ge=0)
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    max_poll_interval_s: float = Field(default=15.0, gt=0)
+    capacity_retry_s: float = Field(default=1.0, gt=0)
+    max_retries: int = Field(default=10, ge=0)
+    retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    job_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    submit_burst: float = Field(default=1.0, ge=1)
+    lease_ttl_s: float = Field(default=600.0, gt=0)
+    poll_backoff: float = Field(default=1.5, ge=1)
+    reconcile_margin_s: float = Field(default=30.0, ge=0)
+    reconcile_utc_offset_s: int | None = Field(default=None, ge=-14 * 3600, le=14 * 3600)
+    visibility_timeout_s: int = Field(default=3600, ge=1)
+    eta_task_limit: int = Field(default=1000, ge=1)
+    soft_shutdown_timeout_s: float = Field(default=20.0, ge=0)
+    redis_socket_timeout_s: float = Field(default=30.0, gt=1)
+    redis_connect_timeout_s: float = Field(default=5.0, gt=0)
+    redis_health_check_interval_s: int = Field(default=25, ge=0)
+
+
+class FlowerSettings(BaseModel):
+    """The Flower dashboard.
+
+    Attributes:
+        address: Bind address.
+        port: Port.
+        user: Basic-auth user.
+        password: Basic-auth password (required to start Flower).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    address: str = "127.0.0.1"
+    port: int = Field(default=5555, ge=1, le=65535)
+    user: str = "wanq"
+    password: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """The one settings root (environment prefix ``WANQ_``).
 
     Attributes:
         upstream: DashScope connection and key.
-        redis_url: Redis for the broker and the job store.
+        redis_url: Redis for the broker and the job store (``rediss://`` for TLS; a password
+            in the URL is a secret and is never logged).
+        key_prefix: Prefix of every Redis key wanqueue owns.
+        s3: Object storage.
+        results: Fetching result images.
+        inputs: Handing input images to the upstream.
+        pipeline: Submit, poll and store behaviour.
+        flower: The dashboard.
     """
 
     model_config = SettingsConfigDict(
@@ -65,7 +216,13 @@ class Settings(BaseSettings):
     )
 
     upstream: UpstreamSettings = UpstreamSettings()
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    key_prefix: str = "wanq:"
+    s3: S3Settings = S3Settings()
+    results: ResultsSettings = ResultsSettings()
+    inputs: InputsSettings = InputsSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    flower: FlowerSettings = FlowerSettings()
 
 
 def load_settings() -> Settings:

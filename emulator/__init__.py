@@ -1,19 +1,20 @@
 """A local emulator of the DashScope Wan image-editing API (``python -m emulator``).
 
-Request path, top to bottom::
+The tree is the design; dependencies point down this list, never up::
 
-    __main__ ─ server (uvicorn, socket handle for dropped connections) ─ app.build_app
-      api      async submit, task get/cancel/list, upload policy   ┐
-      sync     synchronous generation, JSON or SSE                 ├─ httpio.serve ─ faults
-      oss      result downloads, fake OSS upload target            ┘
-      admin    health, config at run time, stats, reset, outages
-    service.Emulator: all state, no HTTP
-      auth (keys → accounts)  limits (ratelimit: GCRA, lanes: concurrency and queue)
-      validation (request rules, by emulator.rules and sizing)  sources (input bytes)
-      intake → tasks (lifecycle as a function of time, planned by planning) → store
-      views (wire shapes), listing (GET /tasks), results (signed URLs, images.render_result)
-      uploads (+ multipart), stats, bytecache
-    config (+ faultconfig): the pydantic configuration; constants, errors, wire: shared bits
+    __main__ ─ http.server (uvicorn) ─ http.app.build_app
+    http/      the HTTP surface: routes (api, sync, oss, admin), handling.serve (request id,
+               faults, ApiError → answer), wire formats, fault injection
+    service/   Emulator: all state and behaviour, no HTTP; the bodies it answers (views,
+               listing) and what it counts (stats)
+    intake/    accepting a request: the rule table and its checks, output sizing, the body,
+               input images and where their bytes come from, the new task
+    limits/    429s: submit rate and query budget (GCRA), concurrency lanes
+    storage/   the fake OSS: uploads, signed result URLs, rendered result images
+    tasks/     the task record, its plan and its lifecycle as a function of time; the store
+    auth       API keys → accounts
+    config/    the pydantic configuration (root, sections, faults)
+    constants, errors   every fixed value; the one error answer type and its messages
 
-process.EmulatorProcess runs it as a subprocess for tests and benchmarks.
+process.EmulatorProcess runs it as a subprocess for tests, benchmarks and the demo.
 """

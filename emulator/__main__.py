@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from emulator.app import build_app
-from emulator.config import load_config
+from emulator.config.root import load_config
 from emulator.constants import DEFAULT_API_KEY, DEFAULT_HOST, DEFAULT_PORT
-from emulator.server import serve
+from emulator.http.app import build_app
+from emulator.http.server import serve
 
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 

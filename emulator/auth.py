@@ -10,7 +10,8 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
-from emulator.config import Account, EmulatorConfig
+from emulator.config.root import EmulatorConfig
+from emulator.config.sections import Account
 from emulator.errors import invalid_api_key
 
 _BEARER = "bearer "

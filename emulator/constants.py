@@ -1,7 +1,9 @@
-"""Every fixed value of the emulator server in one place: defaults, limits, names and paths.
+"""Every fixed value of the emulator in one place: defaults, limits, names and paths.
 
 Durations carry their unit in the name. Values a user may change at run time live in the
-configuration (emulator.config); the defaults of that configuration are taken from here.
+configuration (emulator.config); the defaults of that configuration are taken from here. The
+per-model request limits of docs/model-rules.md are a table of their own
+(emulator.intake.table); the error messages are spelled in emulator.errors.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ DEFAULT_RUNNING_MAX_S: Final = 30.0
 DEFAULT_FAULT_DELAY_S: Final = 2.0
 DEFAULT_RETRY_AFTER_S: Final = 1.0
 WILDCARD_MODEL: Final = "*"
+MIB_BYTES: Final = 1024 * 1024
 
 # ------------------------------------------------------------------------------ paths
 API_PREFIX: Final = "/api/v1"
@@ -51,25 +54,31 @@ XML_CONTENT_TYPE: Final = "application/xml"
 # ------------------------------------------------------------------------------ results
 RESULT_BUCKET: Final = "dashscope-result-emulator"
 OSS_ACCESS_KEY_ID: Final = "LTAI5tEmulatorAccessKey0"
-RESULT_CACHE_MAX_BYTES: Final = 256 * 1024 * 1024
-SOURCE_CACHE_MAX_BYTES: Final = 256 * 1024 * 1024
-MAX_SEED: Final = 2_147_483_647
+RESULT_CACHE_MAX_BYTES: Final = 256 * MIB_BYTES
+SOURCE_CACHE_MAX_BYTES: Final = 256 * MIB_BYTES
 
 # ------------------------------------------------------------------------------ uploads
 UPLOAD_DIR_ROOT: Final = "dashscope-instant"
 UPLOAD_POLICY_TTL_S: Final = 300.0
 UPLOAD_MAX_FILE_MB: Final = 1024
 UPLOAD_CAPACITY_LIMIT_MB: Final = 999_999_999
-UPLOAD_STORE_MAX_BYTES: Final = 1024 * 1024 * 1024
+UPLOAD_STORE_MAX_BYTES: Final = 1024 * MIB_BYTES
 OSS_BUCKET: Final = "dashscope-file-mgr"
+OSS_PREFIX: Final = "oss://"
 
 # ------------------------------------------------------------------------------ sources
 SOURCE_FETCH_TIMEOUT_S: Final = 5.0
-SOURCE_FETCH_MAX_BYTES: Final = 21 * 1024 * 1024
+SOURCE_FETCH_MAX_BYTES: Final = 21 * MIB_BYTES
 
 # ------------------------------------------------------------------------------ requests
-MAX_REQUEST_BODY_BYTES: Final = 256 * 1024 * 1024
+MAX_REQUEST_BODY_BYTES: Final = 256 * MIB_BYTES
+MAX_SEED: Final = 2_147_483_647
 LIST_MAX_PAGE_SIZE: Final = 100
 LIST_TIME_FORMAT: Final = "%Y%m%d%H%M%S"
 SYNC_POLL_INTERVAL_S: Final = 0.05
 DROP_SETTLE_TICKS: Final = 3
+
+# ------------------------------------------------------------------------------ subprocess
+PROCESS_START_TIMEOUT_S: Final = 20.0
+PROCESS_STOP_TIMEOUT_S: Final = 10.0
+PROCESS_HEALTH_POLL_S: Final = 0.05

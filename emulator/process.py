@@ -18,12 +18,16 @@ from typing import Any
 
 import httpx
 
-DEFAULT_API_KEY = "sk-emulator"
-START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 10.0
+from emulator.constants import (
+    DEFAULT_API_KEY,
+    DEFAULT_HOST,
+    PROCESS_HEALTH_POLL_S,
+    PROCESS_START_TIMEOUT_S,
+    PROCESS_STOP_TIMEOUT_S,
+)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = DEFAULT_HOST) -> int:
     """Ask the kernel for a free TCP port on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -48,7 +52,7 @@ class EmulatorProcess:
         config: dict[str, Any] | None = None,
         *,
         api_key: str = DEFAULT_API_KEY,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int | None = None,
         log_path: Path | None = None,
     ) -> None:
@@ -87,7 +91,7 @@ class EmulatorProcess:
         return self
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
         while time.monotonic() < deadline:
             assert self._proc is not None
             if self._proc.poll() is not None:
@@ -97,9 +101,9 @@ class EmulatorProcess:
                     return
             except httpx.TransportError:
                 pass
-            time.sleep(0.05)
+            time.sleep(PROCESS_HEALTH_POLL_S)
         self.stop()
-        raise RuntimeError(f"emulator did not become healthy within {START_TIMEOUT_S} s")
+        raise RuntimeError(f"emulator did not become healthy within {PROCESS_START_TIMEOUT_S} s")
 
     def stats(self) -> dict[str, Any]:
         """The emulator's ``GET /admin/stats``."""
@@ -118,7 +122,7 @@ class EmulatorProcess:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(STOP_TIMEOUT_S)
+                self._proc.wait(PROCESS_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()

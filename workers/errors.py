@@ -1,8 +1,8 @@
 """The project's one error tree.
 
-Every failure that crosses a module boundary is one of these. Adapters (the httpx client,
-later the S3 store) translate third-party exceptions into this tree through one table each,
-re-raising ``from exc``; nothing above them sees an httpx or botocore exception.
+Every failure that crosses a module boundary is one of these. Adapters (the DashScope client,
+the S3 store, the result fetcher) translate third-party exceptions into this tree through one
+table each, re-raising ``from exc``; nothing above them sees an httpx or botocore exception.
 
 ::
 
@@ -15,9 +15,14 @@ re-raising ``from exc``; nothing above them sees an httpx or botocore exception.
     │   └── StorageUnavailable         the object store did not answer
     ├── PermanentError                 retrying cannot help
     │   ├── InputInvalid               refused before anything was queued or spent
-    │   └── UpstreamRejected           the service said no (InvalidParameter,
-    │       │                          DataInspectionFailed, Arrearage, ModelNotFound, ...)
-    │       └── UpstreamAuthFailed     InvalidApiKey, AccessDenied*: the key or account is wrong
+    │   ├── UpstreamRejected           the service said no (InvalidParameter,
+    │   │   │                          DataInspectionFailed, Arrearage, ModelNotFound, ...)
+    │   │   └── UpstreamAuthFailed     InvalidApiKey, AccessDenied*: the key or account is wrong
+    │   ├── ResultExpired              a result URL no longer serves its image (403 from OSS)
+    │   ├── ResultRefused              a result URL wanqueue will not fetch (host not allowed,
+    │   │                              a redirect, too large, another 4xx)
+    │   └── StorageRejected            the object store refused (NoSuchBucket, AccessDenied,
+    │                                  NoSuchKey for an input, bad credentials, ...)
     └── SubmitAmbiguous                a submit may have reached the service but no answer
                                        came back; the service has no idempotency key and bills
                                        every task, so the caller must reconcile (list the
@@ -180,6 +185,61 @@ class UpstreamRejected(_UpstreamError, PermanentError):
 
 class UpstreamAuthFailed(UpstreamRejected):
     """The key is invalid, or the account may not use this model or workspace."""
+
+
+class ResultExpired(PermanentError):
+    """A result URL answered that its image is gone (expired signature or object).
+
+    Attributes:
+        index: Position of the result in the task's output.
+        message: What the host answered (never the URL's signature).
+    """
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(index, message)
+        self.index = index
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"result {self.index}: {self.message}"
+
+
+class ResultRefused(PermanentError):
+    """A result that wanqueue will not fetch or keep.
+
+    Attributes:
+        index: Position of the result in the task's output.
+        reason: Why (``HostNotAllowed``, ``Redirect``, ``TooLarge``, ``HTTP 404``...).
+        message: Details (never the URL's signature).
+    """
+
+    def __init__(self, index: int, reason: str, message: str) -> None:
+        super().__init__(index, reason, message)
+        self.index = index
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"result {self.index}: {self.reason}: {self.message}"
+
+
+class StorageRejected(PermanentError):
+    """The object store refused a request for good.
+
+    Attributes:
+        operation: What was attempted (``put_object``, ``get_object``, ...).
+        code: The store's error code (``NoSuchBucket``, ``AccessDenied``, ...).
+        message: What happened.
+    """
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(operation, code, message)
+        self.operation = operation
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.code}: {self.message}"
 
 
 class SubmitAmbiguous(WanqError):

@@ -1,4 +1,4 @@
-"""Tests for emulator.images: input header decoding and deterministic result rendering."""
+"""Tests for emulator.intake.image_info and emulator.storage.render: input header decoding and deterministic result rendering."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
-from emulator.images import ImageInfo, image_dimensions, render_result
+from emulator.intake.image_info import ImageInfo, image_dimensions
+from emulator.storage.render import render_result
 
 
 def encode(width: int, height: int, fmt: str = "PNG", mode: str = "RGB", **save: Any) -> bytes:

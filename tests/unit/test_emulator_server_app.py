@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator.app import build_app
-from emulator.config import build_config
-from emulator.faults import ConnectionDropped
+from emulator.config.root import build_config
+from emulator.http.app import build_app
+from emulator.http.faults import ConnectionDropped
 
 KEY = "sk-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}

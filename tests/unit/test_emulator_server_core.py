@@ -10,21 +10,16 @@ from urllib.parse import unquote
 import pytest
 from pydantic import ValidationError
 
-from emulator.bytecache import ByteCache
-from emulator.config import (
-    Distribution,
-    EmulatorConfig,
-    build_config,
-    load_config,
-    merge_patch,
-)
-from emulator.faultconfig import FaultRates
-from emulator.lanes import Lane
-from emulator.multipart import parse_form
-from emulator.planning import Failure, Planner, TaskPlan
-from emulator.ratelimit import Gcra
-from emulator.results import ResultSigner
-from emulator.tasks import CANCELED, FAILED, PENDING, RUNNING, SUCCEEDED, Task
+from emulator.config.faults import FaultRates
+from emulator.config.root import EmulatorConfig, build_config, load_config, merge_patch
+from emulator.config.sections import Distribution
+from emulator.limits.gcra import Gcra
+from emulator.limits.lanes import Lane
+from emulator.storage.bytecache import ByteCache
+from emulator.storage.multipart import parse_form
+from emulator.storage.results import ResultSigner
+from emulator.tasks.planning import Failure, Planner, TaskPlan
+from emulator.tasks.task import CANCELED, FAILED, PENDING, RUNNING, SUCCEEDED, Task
 
 
 def _task(

@@ -1,4 +1,4 @@
-"""Tests for emulator.sizing: the "Output size (emulator)" rules of docs/model-rules.md."""
+"""Tests for emulator.intake.sizing: the "Output size (emulator)" rules of docs/model-rules.md."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.sizing import output_size
+from emulator.intake.sizing import output_size
 
 PRO, WAN27, WAN26, WAN25 = "wan2.7-image-pro", "wan2.7-image", "wan2.6-image", "wan2.5-i2i-preview"
 

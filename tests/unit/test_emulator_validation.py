@@ -1,4 +1,4 @@
-"""Tests for emulator.validation: the rule table of docs/model-rules.md on wire bodies."""
+"""Tests for emulator.intake.validation: the rule table of docs/model-rules.md on wire bodies."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from emulator.validation import Endpoint, RequestRejected, ValidatedRequest, validate_submit
+from emulator.intake.validation import Endpoint, RequestRejected, ValidatedRequest, validate_submit
 
 PRO, WAN27, WAN26, WAN25 = "wan2.7-image-pro", "wan2.7-image", "wan2.6-image", "wan2.5-i2i-preview"
 MESSAGE_MODELS = (PRO, WAN27, WAN26)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from emulator.validation import RequestRejected, validate_submit
+from emulator.intake.validation import RequestRejected, validate_submit
 from workers.contract import EditRequest
 from workers.contract.validation import check_request_images
 from workers.errors import InputInvalid

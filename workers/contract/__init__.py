@@ -1,12 +1,15 @@
 """The job contract: what producers and workers agree a job is.
 
 Producers import only this package. It holds the user-facing edit request and its per-model
-rules (``docs/model-rules.md``), the two wire protocols, image-source handling and the job
-states. It imports nothing of the project but :mod:`workers.errors`.
+rules (``docs/model-rules.md``), the two wire protocols, image-source handling, the job
+states, the job record and its Redis store, and the Celery task and queue names. It imports
+nothing of the project but :mod:`workers.errors`.
 """
 
 from workers.contract.images import DEFAULT_FETCH_LIMIT_BYTES, ImageFacts, inspect_image
+from workers.contract.jobstore import JobStore
 from workers.contract.models import ModelName, ModelSpec, Protocol, protocol_of, spec_of
+from workers.contract.records import JobRecord, JobUsage
 from workers.contract.request import EditRequest
 from workers.contract.sources import SourceKind, source_kind
 from workers.contract.states import TERMINAL_STATES, JobState
@@ -17,7 +20,10 @@ __all__ = [
     "TERMINAL_STATES",
     "EditRequest",
     "ImageFacts",
+    "JobRecord",
     "JobState",
+    "JobStore",
+    "JobUsage",
     "ModelName",
     "ModelSpec",
     "Protocol",

@@ -1,0 +1,26 @@
+# One image for every wanqueue process: workers (celery -A workers.app worker -Q ...), Flower,
+# the emulator (python -m emulator) and the `wanq` command line. See docker-compose.yml.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Only what the package is built from: no tests, no local state, no .env.
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY workers ./workers
+COPY producers ./producers
+COPY emulator ./emulator
+COPY devstack ./devstack
+RUN pip install . \
+    && useradd --create-home --uid 10001 --shell /usr/sbin/nologin wanq \
+    && rm -rf /app/build
+
+USER wanq
+WORKDIR /home/wanq
+
+CMD ["celery", "-A", "workers.app", "worker", "-Q", "submit,poll,store", "--pool", "threads", "-c", "16", "-E"]

@@ -1,0 +1,196 @@
+"""The S3 endpoint to use: the configured one, or moto's server on a free loopback port.
+
+With ``WANQ_S3__ENDPOINT_URL`` set, :func:`ensure_s3` uses that endpoint as it is (MinIO, R2,
+AWS itself through an explicit URL) and creates nothing there. Without it, it starts
+``python -m moto.server`` (moto's ``[server]`` extra) as a subprocess it owns, waits until it
+answers, creates the configured bucket, and hands back the endpoint with fixed fake
+credentials: an in-memory S3 spoken to over real HTTP, gone when stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config
+from pydantic import SecretStr
+
+from config import Settings
+from devstack.constants import (
+    LOOPBACK,
+    PORT_ATTEMPTS,
+    PROBE_TIMEOUT_S,
+    S3_LOCAL_ACCESS_KEY_ID,
+    S3_LOCAL_SECRET_ACCESS_KEY,
+    S3_START_TIMEOUT_S,
+    S3_STOP_TIMEOUT_S,
+)
+from devstack.env import PYTHON_CHILD_ENV
+from devstack.procs import StartupError, free_port, stop_process, wait_until
+
+# AWS's own default region takes no location constraint when a bucket is created.
+_NO_LOCATION_CONSTRAINT = "us-east-1"
+
+
+@dataclass
+class S3Handle:
+    """An S3 endpoint and the credentials for it.
+
+    Use as a context manager; on exit a started server is stopped.
+
+    Attributes:
+        endpoint_url: The endpoint (None: AWS's own, from the region).
+        region: Signing region.
+        bucket: The bucket results go to.
+        access_key_id: Access key id (None: boto3's default credential chain).
+        secret_access_key: Secret key.
+    """
+
+    endpoint_url: str | None
+    region: str
+    bucket: str
+    access_key_id: SecretStr | None
+    secret_access_key: SecretStr | None
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def started(self) -> bool:
+        """Whether this handle started (and so owns) the server."""
+        return self._proc is not None
+
+    def apply(self, settings: Settings) -> Settings:
+        """``settings`` with its S3 section pointed at this endpoint."""
+        s3 = settings.s3.model_copy(
+            update={
+                "endpoint_url": self.endpoint_url,
+                "access_key_id": self.access_key_id,
+                "secret_access_key": self.secret_access_key,
+            }
+        )
+        return settings.model_copy(update={"s3": s3})
+
+    def client(self) -> Any:
+        """A boto3 S3 client for this endpoint (for tests and the demo's checks)."""
+        return s3_client(self.endpoint_url, self.region, self.access_key_id, self.secret_access_key)
+
+    def stop(self) -> None:
+        """Stop the server if this handle started it; idempotent."""
+        if self._proc is not None:
+            stop_process(self._proc, S3_STOP_TIMEOUT_S)
+            self._proc = None
+
+    def __enter__(self) -> S3Handle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def s3_client(
+    endpoint_url: str | None,
+    region: str,
+    access_key_id: SecretStr | None,
+    secret_access_key: SecretStr | None,
+) -> Any:
+    """A path-style boto3 S3 client (boto3 ships no types)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key_id.get_secret_value() if access_key_id else None,
+        aws_secret_access_key=secret_access_key.get_secret_value() if secret_access_key else None,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+    )
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/moto-api/", timeout=PROBE_TIMEOUT_S).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _start_moto(log_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    error: StartupError | None = None
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        url = f"http://{LOOPBACK}:{port}"
+        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(PYTHON_CHILD_ENV),
+            )
+        try:
+            wait_until(
+                functools.partial(_answers, url),
+                what=f"moto server on port {port}",
+                timeout_s=S3_START_TIMEOUT_S,
+                proc=proc,
+                log_path=log_path,
+            )
+        except StartupError as exc:
+            stop_process(proc, S3_STOP_TIMEOUT_S)
+            error = exc
+            continue
+        return url, proc
+    raise StartupError(f"could not start moto's server: {error}")
+
+
+def create_bucket(handle: S3Handle) -> None:
+    """Create the handle's bucket in its region."""
+    client = handle.client()
+    kwargs: dict[str, Any] = {"Bucket": handle.bucket}
+    if handle.region != _NO_LOCATION_CONSTRAINT:
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": handle.region}
+    client.create_bucket(**kwargs)
+
+
+def ensure_s3(settings: Settings, *, log_path: Path | None = None) -> S3Handle:
+    """The S3 endpoint to use: the configured one, else a fresh moto server with the bucket.
+
+    Args:
+        settings: ``settings.s3`` names the endpoint (if any), region and bucket.
+        log_path: Where a started server logs (a temporary file if None).
+
+    Raises:
+        StartupError: moto's server did not start.
+    """
+    s3 = settings.s3
+    if s3.endpoint_url:
+        return S3Handle(
+            s3.endpoint_url, s3.region, s3.bucket, s3.access_key_id, s3.secret_access_key
+        )
+    if log_path is None:
+        log_path = Path(tempfile.mkstemp(prefix="wanq-moto-", suffix=".log")[1])
+    url, proc = _start_moto(log_path)
+    handle = S3Handle(
+        url,
+        s3.region,
+        s3.bucket,
+        SecretStr(S3_LOCAL_ACCESS_KEY_ID),
+        SecretStr(S3_LOCAL_SECRET_ACCESS_KEY),
+        _proc=proc,
+    )
+    try:
+        create_bucket(handle)
+    except Exception:
+        handle.stop()
+        raise
+    return handle

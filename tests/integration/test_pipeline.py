@@ -1,0 +1,266 @@
+"""The whole pipeline, for real: emulator, moto's S3 server, Redis and two Celery workers.
+
+* 200 jobs over the four models go from records to objects in S3 (or to the emulator's
+  failures), each submitted exactly once (the emulator counts the submits).
+* A worker SIGKILLed mid-run (and replaced) loses nothing and duplicates nothing: its
+  unacknowledged messages come back after the visibility timeout.
+* An ambiguous submit (the emulator creates the task, then drops the answer) is reconciled
+  through the task list, never resubmitted.
+* After a run, no API key or S3 secret is anywhere in Redis.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from PIL import Image
+
+from config import S3Settings, Settings
+from devstack.s3 import S3Handle, ensure_s3
+from devstack.workers import WorkerPool, WorkerSpec
+from tests.integration.emulator_harness import RunningEmulator
+from tests.integration.pipeline_harness import (
+    MODELS,
+    check_stored,
+    emulator_config,
+    enqueue,
+    make_jobs,
+    producer_app,
+    stack_settings,
+    submits_accepted,
+    unique,
+    wait_terminal,
+)
+from workers.contract import TERMINAL_STATES, JobRecord, JobState, JobStore
+from workers.contract.jobstore import ORPHAN_SUSPECTS
+
+pytestmark = pytest.mark.integration
+
+StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
+WORKER_THREADS = 6
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Handle]:
+    """moto's S3 server, a subprocess, for this module."""
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with ensure_s3(Settings(s3=S3Settings(bucket="wanq-pipeline")), log_path=log) as handle:
+        yield handle
+
+
+@dataclass
+class Stack:
+    """One test's running stack."""
+
+    settings: Settings
+    emulator: RunningEmulator
+    workers: WorkerPool
+    store: JobStore
+    s3: Any
+    redis: redis.Redis
+    api_key: str
+    s3_secret: str
+    input_urls: list[str]
+
+    def run(self, count: int, batch: str, models: Sequence[str] = MODELS) -> list[str]:
+        """Enqueue ``count`` jobs (models cycled) as a producer would; their ids."""
+        app = producer_app(self.settings)
+        try:
+            jobs = make_jobs(count, self.input_urls, batch, models)
+            return enqueue(self.store, app, jobs)
+        finally:
+            app.close()
+
+
+@pytest.fixture
+def start_stack(
+    start_emulator: StartEmulator,
+    s3_server: S3Handle,
+    redis_url: str,
+    redis_prefix: str,
+    image_urls: dict[str, str],
+    tmp_path: Path,
+) -> Iterator[Callable[..., Stack]]:
+    """Factory: emulator (configurable), bucket, settings and two started workers."""
+    pools: list[WorkerPool] = []
+    clients: list[redis.Redis] = []
+
+    def start(**emulator_extra: Any) -> Stack:
+        api_key = unique("sk-pipeline")
+        s3_secret = unique("s3-secret")
+        emulator = start_emulator(emulator_config(api_key, **emulator_extra))
+        bucket = f"wanq-{redis_prefix.split(':')[1]}"
+        s3 = s3_server.client()
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="inputs/product.png", Body=_png(640, 480))
+        settings = stack_settings(
+            redis_url=redis_url,
+            prefix=redis_prefix,
+            upstream_url=emulator.base_url,
+            api_key=api_key,
+            s3_endpoint=str(s3_server.endpoint_url),
+            s3_secret=s3_secret,
+            bucket=bucket,
+        )
+        specs = [WorkerSpec(f"w{i}", concurrency=WORKER_THREADS) for i in (1, 2)]
+        pool = WorkerPool(settings, specs, tmp_path / "workers", cwd=Path.cwd())
+        pools.append(pool)
+        pool.start()
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        clients.append(client)
+        inputs = [*image_urls.values(), f"s3://{bucket}/inputs/product.png"]
+        return Stack(
+            settings,
+            emulator,
+            pool,
+            JobStore(client, redis_prefix),
+            s3,
+            client,
+            api_key,
+            s3_secret,
+            inputs,
+        )
+
+    yield start
+    for pool in pools:
+        pool.stop()
+    for client in clients:
+        client.close()
+
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _check_fates(stack: Stack, records: list[JobRecord]) -> Counter[str]:
+    """Every job SUCCEEDED with its objects, or FAILED with the emulator's reason; every
+    upstream task belongs to exactly one job."""
+    states = Counter(record.state.value for record in records)
+    for record in records:
+        if record.state is JobState.FAILED:
+            assert record.error_code, record
+        else:
+            assert record.state is JobState.SUCCEEDED, record
+    check_stored(records, stack.s3, stack.settings.s3.bucket)
+    task_ids = [record.task_id for record in records if record.task_id]
+    assert len(task_ids) == len(set(task_ids))
+    orphans = stack.store.stat(ORPHAN_SUSPECTS)
+    assert submits_accepted(stack.emulator.stats()) <= len(task_ids) + orphans
+    assert submits_accepted(stack.emulator.stats()) >= len(task_ids)
+    return states
+
+
+def test_two_hundred_jobs_end_in_s3_each_submitted_once(start_stack: Callable[..., Stack]) -> None:
+    stack = start_stack()
+    started = time.monotonic()
+    ids = stack.run(200, "b200")
+    records = wait_terminal(stack.store, ids, timeout_s=60)
+    states = _check_fates(stack, records)
+    assert states["SUCCEEDED"] >= 150, states
+    assert submits_accepted(stack.emulator.stats()) == sum(1 for r in records if r.task_id)
+    assert stack.store.stat(ORPHAN_SUSPECTS) == 0
+    for record in records:
+        if record.state is JobState.FAILED:  # the emulator's failure codes, nothing else
+            assert record.error_code in ("InternalError.Algo", "DataInspectionFailed"), record
+    print(f"200 jobs in {time.monotonic() - started:.1f} s: {dict(states)}")
+
+
+def test_sigkill_mid_run_loses_and_duplicates_nothing(start_stack: Callable[..., Stack]) -> None:
+    stack = start_stack()
+    ids = stack.run(120, "bkill")
+
+    def some_done() -> bool:
+        counts = stack.store.counts_by_state("bkill")
+        return sum(n for state, n in counts.items() if state.value in ("SUCCEEDED", "FAILED")) > 20
+
+    deadline = time.monotonic() + 30
+    while not some_done():
+        assert time.monotonic() < deadline, "no progress before the kill"
+        time.sleep(0.05)
+    stack.workers.kill(0)
+    counts = stack.store.counts_by_state("bkill")
+    unfinished = sum(n for state, n in counts.items() if state not in TERMINAL_STATES)
+    assert unfinished > 0, counts  # the kill hit a run in progress
+    stack.workers.restart(0)
+    records = wait_terminal(stack.store, ids, timeout_s=60)
+    _check_fates(stack, records)
+
+
+def test_ambiguous_submits_are_reconciled_not_resubmitted(
+    start_stack: Callable[..., Stack],
+) -> None:
+    """Every answer is lost after the task is created. One job per model: each finds exactly
+    one unclaimed task of its model around its intent and adopts it. Two more jobs of one
+    model, lost at the same time: neither can tell its task from the other's, so both end
+    ``SubmitOutcomeUnknown``, counted as orphan suspects, never submitted again."""
+    stack = start_stack(faults={"submit": {"drop_after_rate": 1.0}})
+    singles = stack.run(4, "bamb")  # one job per model
+    records = wait_terminal(stack.store, singles, timeout_s=30)
+    assert all(record.task_id for record in records), records
+    assert {record.state for record in records} <= {JobState.SUCCEEDED, JobState.FAILED}
+    assert all(record.attempts == 1 for record in records)
+    assert submits_accepted(stack.emulator.stats()) == 4
+    check_stored(records, stack.s3, stack.settings.s3.bucket)
+
+    twins = stack.run(2, "btwins", models=("wan2.7-image",))
+    records = wait_terminal(stack.store, twins, timeout_s=30)
+    assert [record.error_code for record in records] == ["SubmitOutcomeUnknown"] * 2, records
+    assert stack.store.stat(ORPHAN_SUSPECTS) == 2
+    assert submits_accepted(stack.emulator.stats()) == 4 + 2
+    assert stack.emulator.stats()["faults"]["submit"]["drop_after"] == 4 + 2
+
+
+def test_no_secret_reaches_redis(start_stack: Callable[..., Stack], redis_url: str) -> None:
+    """Scan every key of the database (job records, limiter keys, kombu's queues, unacked
+    messages and bindings), mid-run and after it, for the API key and the S3 secret."""
+    stack = start_stack()
+    secrets = [stack.api_key.encode(), stack.s3_secret.encode()]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ids = stack.run(40, "bsecret")
+        mid_run = _scan(client, secrets)
+        assert any(key.endswith(b"unacked") or key.endswith(b"submit") for key in mid_run)
+        wait_terminal(stack.store, ids, timeout_s=40)
+        after = _scan(client, secrets)
+        assert any(b":job:" in key for key in after)
+    finally:
+        client.close()
+
+
+def _scan(client: redis.Redis, secrets: list[bytes]) -> list[bytes]:
+    """Every key of the database, after checking that none holds a secret."""
+    keys = list(client.scan_iter(count=1000))
+    for key in keys:
+        for blob in _values(client, key):
+            for secret in secrets:
+                assert secret not in blob, key
+    return keys
+
+
+def _values(client: redis.Redis, key: bytes) -> list[bytes]:
+    """Every byte string stored under a key (its name included), whatever its type."""
+    kind = client.type(key)
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    out = [key]
+    if kind == "string":
+        out.append(client.get(key) or b"")
+    elif kind == "hash":
+        for field, value in client.hgetall(key).items():
+            out += [field, value]
+    elif kind == "list":
+        out += client.lrange(key, 0, -1)
+    elif kind == "set":
+        out += list(client.smembers(key))
+    elif kind == "zset":
+        out += [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
+    return [item if isinstance(item, bytes) else str(item).encode() for item in out]

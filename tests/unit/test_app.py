@@ -1,0 +1,117 @@
+"""workers.app and workers.tasks: configuration, registration, signals, the thin tasks."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import redis
+
+from tests.unit.pipeline_fakes import make_runtime, new_job
+from workers import app as app_module
+from workers import runtime, tasks
+from workers.app import CeleryScheduler, app
+from workers.contract import JobState
+from workers.contract.names import TASK_CANCEL, TASK_POLL, TASK_QUEUES, TASK_STORE, TASK_SUBMIT
+from workers.errors import RetryableError, UpstreamUnavailable
+from workers.upstream import SubmitResult
+
+
+def test_app_is_configured_for_the_workload() -> None:
+    assert app.main == "wanqueue"
+    assert app.conf.task_acks_late and app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.accept_content == ["json"]
+    for name in (TASK_SUBMIT, TASK_POLL, TASK_STORE, TASK_CANCEL):
+        assert name in app.tasks
+        assert app.amqp.router.route({}, name)["queue"].name == TASK_QUEUES[name]
+
+
+def test_the_retry_policy_is_declared_once_on_the_base_task() -> None:
+    for task in (tasks.submit_task, tasks.poll_task, tasks.store_task):
+        assert isinstance(task, tasks.PipelineTask)
+        assert task.autoretry_for == (RetryableError,)
+        assert task.retry_backoff and task.retry_jitter
+        assert task.max_retries == app_module.settings.pipeline.max_retries
+        assert task.fails_job
+    assert not tasks.cancel_task.fails_job
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[str], float | None]] = []
+
+    def send_task(self, name: str, args: list[str], countdown: float | None) -> None:
+        self.sent.append((name, args, countdown))
+
+
+def test_scheduler_clamps_countdowns_below_the_visibility_timeout() -> None:
+    recorder = Recorder()
+    scheduler = CeleryScheduler(recorder, max_countdown_s=30.0)  # type: ignore[arg-type]
+    scheduler.later(TASK_POLL, "j", "t", countdown_s=5.0)
+    scheduler.later(TASK_SUBMIT, "j", countdown_s=1e9)
+    scheduler.later(TASK_STORE, "j")
+    assert recorder.sent == [
+        (TASK_POLL, ["j", "t"], 5.0),
+        (TASK_SUBMIT, ["j"], 30.0),
+        (TASK_STORE, ["j"], None),
+    ]
+
+
+@pytest.mark.parametrize(("pool", "starts"), [("threads", True), ("prefork", False)])
+def test_threads_pool_starts_the_runtime_at_worker_init(
+    monkeypatch: pytest.MonkeyPatch, pool: str, starts: bool
+) -> None:
+    started: list[Any] = []
+    monkeypatch.setattr(runtime, "start", lambda settings, scheduler: started.append(scheduler))
+    app_module._on_worker_init(sender=SimpleNamespace(pool_cls=pool))
+    assert bool(started) is starts
+    app_module._on_process_init()
+    assert len(started) == int(starts) + 1
+
+
+@pytest.fixture
+def installed(redis_client: redis.Redis, redis_prefix: str) -> Any:
+    rt = make_runtime(redis_client, redis_prefix)
+    runtime.install(rt)
+    yield rt
+    runtime.stop()
+
+
+def test_tasks_hand_the_job_to_the_pipeline(installed: Any) -> None:
+    job = new_job(installed)
+    installed.upstream.submits.append(SubmitResult(task_id="t-1"))
+    tasks.submit_task.apply(args=[job.job_id])
+    stored = installed.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.PENDING
+    assert tasks.cancel_task.apply(args=["0" * 32]).get()["reason"] == "no such job"
+
+
+def test_an_unexpected_error_ends_the_job(installed: Any) -> None:
+    job = new_job(installed)
+    installed.upstream.submits.append(KeyError("bug"))
+    result = tasks.submit_task.apply(args=[job.job_id])
+    assert result.failed()
+    stored = installed.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert stored.error_code == "SubmitOutcomeUnknown"  # it died with a submit in flight
+
+
+def test_current_without_a_runtime_is_an_error() -> None:
+    runtime.stop()
+    with pytest.raises(RuntimeError, match="no worker runtime"):
+        runtime.current()
+
+
+def test_retries_run_out_and_end_the_job(installed: Any) -> None:
+    job = new_job(installed)
+    max_retries = tasks.submit_task.max_retries
+    installed.upstream.submits += [UpstreamUnavailable("ConnectError", "refused")] * (
+        max_retries + 1
+    )
+    result = tasks.submit_task.apply(args=[job.job_id])
+    assert result.failed()
+    assert installed.upstream.count("submit") == max_retries + 1
+    stored = installed.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert stored.error_code == "ConnectError" and stored.attempts == max_retries + 1

@@ -1,0 +1,88 @@
+"""workers.pipeline.cancel: what may be canceled, and how."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.unit.pipeline_fakes import make_runtime, new_job
+from workers.contract import JobState
+from workers.errors import UpstreamRejected, UpstreamUnavailable
+from workers.pipeline.cancel import cancel
+from workers.runtime import Runtime
+
+
+@pytest.fixture
+def rt(redis_client: redis.Redis, redis_prefix: str) -> Runtime:
+    return make_runtime(redis_client, redis_prefix)
+
+
+def test_queued_is_canceled_without_an_upstream_call(rt: Runtime) -> None:
+    job = new_job(rt)
+    outcome = cancel(rt, job.job_id)
+    assert outcome.canceled and outcome.state is JobState.CANCELED
+    assert outcome.as_dict() == {
+        "job_id": job.job_id,
+        "canceled": True,
+        "state": "CANCELED",
+        "reason": "",
+    }
+    assert rt.upstream.calls == []
+    again = cancel(rt, job.job_id)
+    assert not again.canceled and "already ended" in again.reason
+
+
+def test_a_failed_attempt_without_intent_can_be_canceled(rt: Runtime) -> None:
+    job = new_job(rt)
+    assert rt.store.begin_submit(job.job_id)
+    refused = cancel(rt, job.job_id)
+    assert not refused.canceled and "submit is in progress" in refused.reason
+    assert rt.store.clear_intent(job.job_id)
+    assert cancel(rt, job.job_id).canceled
+
+
+def pending(rt: Runtime) -> str:
+    job = new_job(rt)
+    assert rt.limiter.try_acquire("default", "wan2.7-image", job.job_id) is None
+    assert rt.store.begin_submit(job.job_id)
+    assert rt.store.attach_task(job.job_id, "task-9", None)
+    return job.job_id
+
+
+def test_pending_is_canceled_upstream(rt: Runtime) -> None:
+    job_id = pending(rt)
+    rt.upstream.cancels.append(None)
+    outcome = cancel(rt, job_id)
+    assert outcome.canceled and rt.upstream.calls == [("cancel", "task-9")]
+    assert rt.limiter.in_flight("default", "wan2.7-image") == 0
+
+
+def test_pending_that_started_meanwhile_is_refused(rt: Runtime) -> None:
+    job_id = pending(rt)
+    rt.upstream.cancels.append(UpstreamRejected("UnsupportedOperation", "not PENDING", None, 400))
+    outcome = cancel(rt, job_id)
+    assert not outcome.canceled and "UnsupportedOperation" in outcome.reason
+    stored = rt.store.get(job_id)
+    assert stored is not None and stored.state is JobState.PENDING
+
+
+def test_upstream_unavailable_is_raised_for_a_retry(rt: Runtime) -> None:
+    job_id = pending(rt)
+    rt.upstream.cancels.append(UpstreamUnavailable("ConnectError", "down"))
+    with pytest.raises(UpstreamUnavailable):
+        cancel(rt, job_id)
+
+
+@pytest.mark.parametrize("state", [JobState.RUNNING, JobState.STORING])
+def test_running_is_refused_with_a_reason(rt: Runtime, state: JobState) -> None:
+    job_id = pending(rt)
+    rt.store.transition(job_id, state)
+    outcome = cancel(rt, job_id)
+    assert not outcome.canceled and outcome.state is state
+    assert "cannot be canceled" in outcome.reason
+    assert rt.upstream.calls == []
+
+
+def test_no_such_job(rt: Runtime) -> None:
+    outcome = cancel(rt, "0" * 32)
+    assert not outcome.canceled and outcome.state is None and outcome.reason == "no such job"

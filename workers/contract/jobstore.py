@@ -1,0 +1,357 @@
+"""The job store: job records in Redis, with a state machine that never goes backwards.
+
+Producers create records (one live job per ``custom_id``); workers move them forward. Every
+change of state is one Lua script, so concurrent workers (or a redelivered message racing the
+original) cannot regress a state, leave a terminal state, or both start a submit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from redis import Redis
+
+from workers.contract.jobscripts import CHANGE_SCRIPT, CREATE_SCRIPT
+from workers.contract.records import (
+    STATE_RANK,
+    TERMINAL_RANK,
+    UPDATABLE_FIELDS,
+    JobRecord,
+    encode_field,
+    from_hash,
+    to_hash,
+)
+from workers.contract.states import JobState
+
+DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600
+TASK_OWNER_TTL_S: Final = 3 * 24 * 3600
+"""How long the task → job link is kept (upstream task ids live 24 h)."""
+ORPHAN_SUSPECTS: Final = "orphan_suspects"
+"""Counter of jobs whose submit may have created an upstream task nobody follows."""
+CHUNK: Final = 1000
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class JobStore:
+    """The only owner of job keys in Redis.
+
+    Keys (``{prefix}`` is ``Settings.key_prefix``):
+
+    * ``{prefix}job:{job_id}``: hash, the record (see :mod:`workers.contract.records`);
+      expires ``job_ttl_s`` after the job reaches a terminal state.
+    * ``{prefix}custom:{custom_id}``: string, the job id of a custom id (same expiry).
+    * ``{prefix}batch:{batch}``: sorted set of job ids scored by creation time; expires
+      ``job_ttl_s`` after the batch's last terminal job.
+    * ``{prefix}batches``: sorted set of batch names scored by their last activity.
+    * ``{prefix}task-owner:{task_id}``: string, the job that owns an upstream task
+      (kept ``TASK_OWNER_TTL_S``); lets a reconciling submit tell its task from others'.
+    * ``{prefix}stats:{name}``: integer counters (``orphan_suspects``).
+
+    Args:
+        redis: A redis-py client (text or bytes responses).
+        prefix: Key prefix (``Settings.key_prefix``).
+        job_ttl_s: How long terminal records are kept.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, *, job_ttl_s: int = DEFAULT_JOB_TTL_S) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._job_ttl_s = job_ttl_s
+        self._create = redis.register_script(CREATE_SCRIPT)
+        self._change = redis.register_script(CHANGE_SCRIPT)
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def job_key(self, job_id: str) -> str:
+        """``{prefix}job:{job_id}``."""
+        return f"{self._prefix}job:{job_id}"
+
+    def _custom_key(self, custom_id: str) -> str:
+        return f"{self._prefix}custom:{custom_id}"
+
+    def _batch_key(self, batch: str) -> str:
+        return f"{self._prefix}batch:{batch}"
+
+    def _owner_key(self, task_id: str) -> str:
+        return f"{self._prefix}task-owner:{task_id}"
+
+    # --- creation -----------------------------------------------------------------------
+
+    def _create_call(self, record: JobRecord) -> tuple[list[str], list[str]]:
+        if record.state is not JobState.QUEUED:
+            raise ValueError(f"a new job must be QUEUED, not {record.state}")
+        keys = [
+            self.job_key(record.job_id),
+            self._batch_key(record.batch),
+            f"{self._prefix}batches",
+        ]
+        if record.custom_id is not None:
+            keys.append(self._custom_key(record.custom_id))
+        fields = to_hash(record)
+        fields.setdefault("updated_at", fields["created_at"])
+        fields.setdefault("ts:QUEUED", fields["created_at"])
+        argv = [record.job_id, record.batch, repr(record.created_at), self._prefix]
+        for name, value in fields.items():
+            argv += [name, value]
+        return keys, argv
+
+    def create(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        """Store a new QUEUED record, unless its custom id already names a live job.
+
+        Returns:
+            ``(record, True)`` when created; ``(existing, False)`` when ``custom_id`` (or the
+            job id) is taken, where ``existing`` is the job already stored.
+
+        Raises:
+            ValueError: The record is not QUEUED.
+        """
+        keys, argv = self._create_call(record)
+        job_id, created = self._create(keys=keys, args=argv)
+        if created:
+            return record, True
+        existing = self.get(_text(job_id))
+        return (existing or record), False
+
+    def create_many(self, records: Iterable[JobRecord]) -> list[tuple[str, bool]]:
+        """Store many records, pipelined; each as :meth:`create` would.
+
+        Returns:
+            ``(job id, created)`` per record, in order (the existing id when not created).
+        """
+        out: list[tuple[str, bool]] = []
+        batch: list[JobRecord] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) == CHUNK:
+                out += self._create_chunk(batch)
+                batch = []
+        if batch:
+            out += self._create_chunk(batch)
+        return out
+
+    def _create_chunk(self, records: Sequence[JobRecord]) -> list[tuple[str, bool]]:
+        pipe = self._redis.pipeline(transaction=False)
+        for record in records:
+            keys, argv = self._create_call(record)
+            self._create(keys=keys, args=argv, client=pipe)
+        return [(_text(job_id), bool(created)) for job_id, created in pipe.execute()]
+
+    # --- reading ------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The record of a job, or None when there is none (never created, or expired)."""
+        raw = self._redis.hgetall(self.job_key(job_id))
+        return from_hash(raw) if raw else None
+
+    def get_many(self, job_ids: Iterable[str]) -> list[JobRecord | None]:
+        """The records of many jobs, pipelined, in order (None where missing)."""
+        ids = list(job_ids)
+        out: list[JobRecord | None] = []
+        for start in range(0, len(ids), CHUNK):
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id in ids[start : start + CHUNK]:
+                pipe.hgetall(self.job_key(job_id))
+            out += [from_hash(raw) if raw else None for raw in pipe.execute()]
+        return out
+
+    def batch_job_ids(self, batch: str) -> list[str]:
+        """Ids of a batch's jobs, oldest first (expired jobs may still be listed)."""
+        return [_text(job_id) for job_id in self._redis.zrange(self._batch_key(batch), 0, -1)]
+
+    def batches(self) -> list[str]:
+        """Names of the batches with jobs still kept, least recently active first."""
+        key = f"{self._prefix}batches"
+        names = [_text(name) for name in self._redis.zrange(key, 0, -1)]
+        if not names:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(self._batch_key(name))
+        alive = pipe.execute()
+        gone = [name for name, exists in zip(names, alive, strict=True) if not exists]
+        if gone:
+            self._redis.zrem(key, *gone)
+        return [name for name, exists in zip(names, alive, strict=True) if exists]
+
+    def counts_by_state(self, batch: str) -> dict[JobState, int]:
+        """How many of a batch's kept jobs are in each state."""
+        ids = self.batch_job_ids(batch)
+        counts: Counter[JobState] = Counter()
+        for start in range(0, len(ids), CHUNK):
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id in ids[start : start + CHUNK]:
+                pipe.hget(self.job_key(job_id), "state")
+            counts.update(JobState(_text(state)) for state in pipe.execute() if state)
+        return dict(counts)
+
+    # --- changes ------------------------------------------------------------------------
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobState,
+        *,
+        expect: Collection[JobState] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move a job to ``to`` and set ``fields``, atomically, if the move is allowed.
+
+        Allowed: to a higher-ranked state (QUEUED < SUBMITTING < PENDING < RUNNING < STORING
+        < any terminal state), or to the same non-terminal state (a field update). Nothing
+        leaves a terminal state. Entering a state records ``timestamps[to]``; entering a
+        terminal one starts the record's expiry.
+
+        Args:
+            job_id: The job.
+            to: The target state.
+            expect: When given, the current state must be one of these.
+            **fields: Fields to set (None deletes); see ``records.UPDATABLE_FIELDS``.
+
+        Returns:
+            Whether the change was applied (False: refused, or no such job).
+        """
+        return self._apply(job_id, to=to, expect=expect, fields=fields) == 1
+
+    def update(self, job_id: str, **fields: Any) -> bool:
+        """Set fields other than the state (None deletes). False when there is no such job."""
+        return self._apply(job_id, fields=fields) == 1
+
+    def begin_submit(self, job_id: str) -> bool:
+        """Record a submit intent, before the upstream call: the one gate to submitting.
+
+        Succeeds only for a QUEUED job, or a SUBMITTING one with no submit in progress (no
+        ``intent_at``: its last attempt provably created nothing). Moves it to SUBMITTING,
+        stamps ``intent_at`` with the Redis clock and counts the attempt. Of two concurrent
+        callers, one wins.
+        """
+        applied = self._apply(
+            job_id,
+            to=JobState.SUBMITTING,
+            expect=(JobState.QUEUED, JobState.SUBMITTING),
+            match={"intent_at": None, "task_id": None},
+            stamp=("intent_at",),
+            incr={"attempts": 1},
+        )
+        return applied == 1
+
+    def clear_intent(self, job_id: str) -> bool:
+        """Record that the submit in progress failed without creating an upstream task.
+
+        The job stays SUBMITTING (states never go backwards) with ``intent_at`` removed, which
+        lets :meth:`begin_submit` start a new attempt. Call it only when the upstream provably
+        took nothing (a refused connection, a 429, a 503 at the door), never after an
+        ambiguous submit.
+        """
+        applied = self._apply(
+            job_id,
+            to=JobState.SUBMITTING,
+            expect=(JobState.SUBMITTING,),
+            match={"task_id": None},
+            fields={"intent_at": None},
+        )
+        return applied == 1
+
+    def attach_task(self, job_id: str, task_id: str, request_id: str | None) -> bool:
+        """Record the upstream task of a SUBMITTING job and move it to PENDING.
+
+        The task's owner link is written first (``task-owner``), so a reconciling submit
+        never adopts a task that a job already follows.
+
+        Returns:
+            False when another job owns the task, or the job is no longer SUBMITTING.
+        """
+        if not self.claim_task(task_id, job_id):
+            return False
+        return self.transition(
+            job_id,
+            JobState.PENDING,
+            expect=(JobState.SUBMITTING,),
+            task_id=task_id,
+            request_id=request_id,
+        )
+
+    def swap_poll_token(self, job_id: str, old: str | None, new: str) -> bool:
+        """Make ``new`` the job's poll token if ``old`` still is (None: no token yet).
+
+        Counts the poll. Of two poll chains, only the one whose swap wins goes on.
+        """
+        applied = self._apply(
+            job_id, match={"poll_token": old}, fields={"poll_token": new}, incr={"polls": 1}
+        )
+        return applied == 1
+
+    def _apply(
+        self,
+        job_id: str,
+        *,
+        to: JobState | None = None,
+        expect: Collection[JobState] | None = None,
+        match: Mapping[str, str | None] | None = None,
+        fields: Mapping[str, Any] | None = None,
+        stamp: Sequence[str] = (),
+        incr: Mapping[str, int] | None = None,
+    ) -> int:
+        set_fields: dict[str, str] = {}
+        deleted: list[str] = []
+        for name, value in (fields or {}).items():
+            if name not in UPDATABLE_FIELDS:
+                raise ValueError(f"{name!r} cannot be set (updatable: {sorted(UPDATABLE_FIELDS)})")
+            encoded = encode_field(name, value)
+            if encoded is None:
+                deleted.append(name)
+            else:
+                set_fields[name] = encoded
+        options = {
+            "to": to.value if to is not None else False,
+            "expect": [state.value for state in expect or ()],
+            "match": {
+                name: (False if want is None else want) for name, want in (match or {}).items()
+            },
+            "set": set_fields or {},
+            "del": deleted,
+            "stamp": list(stamp),
+            "incr": dict(incr or {}),
+            "ranks": {state.value: rank for state, rank in STATE_RANK.items()},
+            "terminal_rank": TERMINAL_RANK,
+            "ttl": self._job_ttl_s,
+            "prefix": self._prefix,
+        }
+        result = self._change(keys=[self.job_key(job_id)], args=[json.dumps(options)])
+        return int(result)
+
+    # --- task ownership and counters ----------------------------------------------------
+
+    def claim_task(self, task_id: str, job_id: str) -> bool:
+        """Link an upstream task to a job; True if linked now or already to this job."""
+        key = self._owner_key(task_id)
+        if self._redis.set(key, job_id, nx=True, ex=TASK_OWNER_TTL_S):
+            return True
+        owner = self._redis.get(key)
+        return owner is not None and _text(owner) == job_id
+
+    def task_owner(self, task_id: str) -> str | None:
+        """The job that owns an upstream task, if any."""
+        owner = self._redis.get(self._owner_key(task_id))
+        return _text(owner) if owner is not None else None
+
+    def task_owners(self, task_ids: Sequence[str]) -> list[str | None]:
+        """The owners of many upstream tasks, in order."""
+        if not task_ids:
+            return []
+        owners = self._redis.mget([self._owner_key(task_id) for task_id in task_ids])
+        return [_text(owner) if owner is not None else None for owner in owners]
+
+    def incr_stat(self, name: str, by: int = 1) -> int:
+        """Add to a counter (``{prefix}stats:{name}``); returns the new value."""
+        return int(self._redis.incrby(f"{self._prefix}stats:{name}", by))
+
+    def stat(self, name: str) -> int:
+        """A counter's value (0 when never counted)."""
+        value = self._redis.get(f"{self._prefix}stats:{name}")
+        return int(value) if value is not None else 0

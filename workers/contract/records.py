@@ -1,0 +1,208 @@
+"""The job record: everything wanqueue knows about one job, as its Redis hash holds it.
+
+A record is created by a producer (state QUEUED) and then only changed by the workers through
+:class:`~workers.contract.jobstore.JobStore`, which never lets a state go backwards. Records are
+JSON-safe: sources are http(s) URLs, small data URIs or ``s3://`` references (producers stage
+local files to S3 before creating the record), never bytes or keys.
+
+In Redis each field is one hash field; nested values (the request, usage, lists) are JSON, and
+the time each state was entered is ``ts:{STATE}`` (epoch seconds). Absent means None.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from functools import cache
+from types import MappingProxyType
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from workers.contract.request import EditRequest
+from workers.contract.sources import WIRE_KINDS, SourceKind, source_kind
+from workers.contract.states import TERMINAL_STATES, JobState
+
+STATE_RANK: Final = MappingProxyType(
+    {
+        JobState.QUEUED: 0,
+        JobState.SUBMITTING: 1,
+        JobState.PENDING: 2,
+        JobState.RUNNING: 3,
+        JobState.STORING: 4,
+        **dict.fromkeys(TERMINAL_STATES, 5),
+    }
+)
+"""Order of the states; a job only moves to an equal or higher rank (terminal: never moves)."""
+
+TERMINAL_RANK: Final = 5
+
+DEFAULT_ACCOUNT: Final = "default"
+DEFAULT_BATCH: Final = "default"
+TIMESTAMP_PREFIX: Final = "ts:"
+
+Name = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")]
+"""A custom id, batch or account name: 1 to 256 characters, no whitespace."""
+
+
+def new_job_id() -> str:
+    """A fresh job id (uuid4, 32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+class JobUsage(BaseModel):
+    """What the upstream counted for billing (every field optional).
+
+    Attributes:
+        image_count: Images produced (billed).
+        size: Actual output size, ``"W*H"``.
+        input_tokens: Input tokens (messages models).
+        output_tokens: Output tokens (messages models).
+        total_tokens: Total tokens (messages models).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image_count: int | None = None
+    size: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class JobRecord(BaseModel):
+    """One job.
+
+    Attributes:
+        job_id: The job's id (uuid4 hex).
+        custom_id: The caller's idempotency key; one live job per custom id.
+        batch: The batch the job belongs to.
+        account: The upstream account whose key and limits the job uses.
+        request: The validated edit request (sources: http(s), data URI or ``s3://``).
+        state: Where the job is.
+        attempts: Submit attempts started (each one recorded an intent first).
+        task_id: The upstream task id, once known.
+        request_id: The upstream request id of the submit.
+        error_code: Why the job failed: the upstream's code (``DataInspectionFailed``...) or
+            wanqueue's (``SubmitOutcomeUnknown``, ``ResultExpired``, ``UpstreamTaskUnknown``...).
+        error_message: Details of the failure.
+        usage: Billing counters reported by the upstream.
+        result_urls: Upstream result URLs (valid 24 h), kept until the results are stored.
+        object_keys: Object-store keys of the stored results, in order.
+        checksums: SHA-256 (hex) of each stored result, in order.
+        timestamps: When the job entered each state (epoch seconds).
+        created_at: When the record was created (epoch seconds).
+        updated_at: When the record last changed (epoch seconds).
+        intent_at: When the submit in progress was started; None when no submit is in
+            progress (a SUBMITTING job without it has had a failed attempt that provably
+            created nothing).
+        poll_token: The token of the one poll chain allowed to run; other polls are stale.
+        polls: Polls made so far.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job_id: str = Field(default_factory=new_job_id, pattern=r"^[0-9a-f]{32}$")
+    custom_id: Name | None = None
+    batch: Name = DEFAULT_BATCH
+    account: Name = DEFAULT_ACCOUNT
+    request: EditRequest
+    state: JobState = JobState.QUEUED
+    attempts: int = Field(default=0, ge=0)
+    task_id: str | None = None
+    request_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    usage: JobUsage | None = None
+    result_urls: tuple[str, ...] = ()
+    object_keys: tuple[str, ...] = ()
+    checksums: tuple[str, ...] = ()
+    timestamps: dict[JobState, float] = Field(default_factory=dict)
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float | None = None
+    intent_at: float | None = None
+    poll_token: str | None = None
+    polls: int = Field(default=0, ge=0)
+
+    @field_validator("request")
+    @classmethod
+    def _wire_or_s3_sources(cls, request: EditRequest) -> EditRequest:
+        for index, src in enumerate(request.images):
+            kind = source_kind(src, f"images[{index}]")
+            if kind not in WIRE_KINDS and kind is not SourceKind.S3:
+                raise ValueError(
+                    f"images[{index}]: a job's sources must be http(s) URLs, data URIs or "
+                    "s3:// references; stage local files to S3 first"
+                )
+        return request
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the job has reached a state it never leaves."""
+        return self.state in TERMINAL_STATES
+
+
+IDENTITY_FIELDS: Final = frozenset({"job_id", "custom_id", "batch", "account", "created_at"})
+"""Fields fixed at creation."""
+MANAGED_FIELDS: Final = frozenset({"state", "timestamps", "updated_at"})
+"""Fields only the store's state machine writes."""
+UPDATABLE_FIELDS: Final = frozenset(JobRecord.model_fields) - IDENTITY_FIELDS - MANAGED_FIELDS
+"""Fields that ``JobStore.update`` and ``JobStore.transition`` may set."""
+
+_JSON_FIELDS: Final = frozenset({"request", "usage", "result_urls", "object_keys", "checksums"})
+
+
+@cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    annotation = JobRecord.model_fields[name].annotation
+    assert annotation is not None
+    return TypeAdapter(annotation)
+
+
+def encode_field(name: str, value: object) -> str | None:
+    """Encode one field's value for its hash field (None: the field is deleted).
+
+    Raises:
+        ValueError: Not a field of the record, or a value of the wrong type.
+    """
+    if name not in JobRecord.model_fields or name == "timestamps":
+        raise ValueError(f"not a job record field: {name!r}")
+    if value is None:
+        return None
+    plain = _adapter(name).dump_python(_adapter(name).validate_python(value), mode="json")
+    if name in _JSON_FIELDS:
+        return json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
+    return str(plain)
+
+
+def to_hash(record: JobRecord) -> dict[str, str]:
+    """The hash fields of a record (None values left out)."""
+    fields: dict[str, str] = {}
+    for name in JobRecord.model_fields:
+        if name == "timestamps":
+            continue
+        encoded = encode_field(name, getattr(record, name))
+        if encoded is not None:
+            fields[name] = encoded
+    for state, at in record.timestamps.items():
+        fields[f"{TIMESTAMP_PREFIX}{state.value}"] = repr(float(at))
+    return fields
+
+
+def from_hash(raw: Mapping[str | bytes, str | bytes]) -> JobRecord:
+    """Rebuild a record from its hash fields (bytes or text)."""
+    data: dict[str, Any] = {}
+    timestamps: dict[str, float] = {}
+    for raw_key, raw_value in raw.items():
+        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        value = raw_value.decode() if isinstance(raw_value, bytes) else raw_value
+        if key.startswith(TIMESTAMP_PREFIX):
+            timestamps[key[len(TIMESTAMP_PREFIX) :]] = float(value)
+        elif key in _JSON_FIELDS:
+            data[key] = json.loads(value)
+        elif key in JobRecord.model_fields:
+            data[key] = value
+    data["timestamps"] = dict(sorted(timestamps.items(), key=lambda item: item[1]))
+    return JobRecord.model_validate(data)

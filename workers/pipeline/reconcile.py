@@ -1,0 +1,113 @@
+"""Finding the task of an interrupted submit, or giving up on it without resubmitting.
+
+A job found SUBMITTING with a submit intent and no task id was interrupted mid-submit (a
+worker died, or the answer was lost). The upstream has no idempotency key and bills every
+task, so submitting again could bill twice. Instead, once the outcome has settled (the
+client's timeouts plus a clock margin after the intent, :func:`config.celery.submit_settle_s`),
+the account's tasks of the job's model created around the intent are listed:
+
+* a listed task already linked to this job (``task-owner``) is adopted;
+* else, if exactly one listed task is linked to no job, it is claimed (atomically, so two
+  reconciling jobs cannot take the same one) and adopted;
+* else (none, or several unclaimed: other clients of the account, or several interrupted
+  submits at once) the job ends FAILED with ``SubmitOutcomeUnknown`` and the
+  ``orphan_suspects`` counter goes up. It is never submitted again.
+
+Tasks of jobs whose submit completed normally are linked before the window settles, so they
+are never mistaken for the interrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from config.celery import submit_settle_s
+from workers.contract import JobRecord, JobState
+from workers.contract.jobstore import ORPHAN_SUSPECTS
+from workers.contract.names import TASK_SUBMIT
+from workers.pipeline.constants import (
+    RECONCILE_MAX_PAGES,
+    RECONCILE_PAGE_SIZE,
+    SUBMIT_OUTCOME_UNKNOWN,
+)
+from workers.pipeline.outcomes import finish
+from workers.runtime import Runtime
+from workers.upstream import TaskSummary
+
+_log = logging.getLogger(__name__)
+
+
+def reconcile(rt: Runtime, job: JobRecord) -> tuple[str, str | None] | None:
+    """Identify the task an interrupted submit created.
+
+    Returns:
+        ``(task_id, request_id)`` of the adopted task; None when the job was scheduled to
+        come back once the outcome settles, or was ended as ``SubmitOutcomeUnknown``.
+
+    Raises:
+        RetryableError: Listing the tasks failed in a way that may pass.
+    """
+    assert job.intent_at is not None
+    settle_s = submit_settle_s(rt.settings)
+    wait_s = job.intent_at + settle_s - rt.clock()
+    if wait_s > 0:
+        rt.scheduler.later(TASK_SUBMIT, job.job_id, countdown_s=wait_s)
+        return None
+    since = job.intent_at - rt.settings.pipeline.reconcile_margin_s
+    until = job.intent_at + settle_s
+    listed = _listed(rt, job.request.model.value, since, until)
+    if listed is None:
+        _give_up(rt, job, "too many tasks listed around the submit")
+        return None
+    owners = rt.store.task_owners([task.task_id for task in listed])
+    for task, owner in zip(listed, owners, strict=True):
+        if owner == job.job_id:
+            return task.task_id, task.request_id
+    unclaimed = [task for task, owner in zip(listed, owners, strict=True) if owner is None]
+    if len(unclaimed) == 1 and rt.store.claim_task(unclaimed[0].task_id, job.job_id):
+        _log.warning("job %s adopted task %s after reconciling", job.job_id, unclaimed[0].task_id)
+        return unclaimed[0].task_id, unclaimed[0].request_id
+    _give_up(rt, job, f"{len(unclaimed)} unclaimed upstream tasks around the submit")
+    return None
+
+
+def _give_up(rt: Runtime, job: JobRecord, why: str) -> None:
+    rt.store.incr_stat(ORPHAN_SUSPECTS)
+    message = f"the submit was interrupted and its task cannot be identified: {why}"
+    finish(rt, job, JobState.FAILED, code=SUBMIT_OUTCOME_UNKNOWN, message=message)
+
+
+def _listed(rt: Runtime, model: str, since: float, until: float) -> list[TaskSummary] | None:
+    """The model's tasks created in ``[since, until]`` (None: more than can be listed)."""
+    offset_s = rt.settings.pipeline.reconcile_utc_offset_s
+    found: list[TaskSummary] = []
+    page_no = 1
+    while True:
+        page = rt.upstream.list_tasks(
+            page_no=page_no,
+            page_size=RECONCILE_PAGE_SIZE,
+            model=model,
+            start_time=_wall_clock(since - 1, offset_s),
+            end_time=_wall_clock(until + 1, offset_s),
+        )
+        for task in page.tasks:
+            if task.model_name not in (None, model):
+                continue
+            created = task.gmt_create.timestamp() if task.gmt_create is not None else None
+            if created is None or since <= created <= until:
+                found.append(task)
+        if page_no >= page.total_page or not page.tasks:
+            return found
+        page_no += 1
+        if page_no > RECONCILE_MAX_PAGES:
+            return None
+
+
+def _wall_clock(epoch_s: float, offset_s: int | None) -> datetime:
+    """A naive wall-clock time as the upstream reads list filters (local, or at an offset)."""
+    if offset_s is None:
+        return datetime.fromtimestamp(epoch_s)
+    return datetime.fromtimestamp(epoch_s, timezone(timedelta(seconds=offset_s))).replace(
+        tzinfo=None
+    )

@@ -1,0 +1,92 @@
+"""Copying a succeeded job's results to object storage, each exactly once.
+
+Each result goes to a deterministic key (``{results_prefix}{job_id}/{index}.png``) with its
+SHA-256 in the metadata (and as ``ChecksumSHA256``), the job id, model, upstream task id and
+request id. A repeated store skips every result already stored with the checksum the job
+recorded, and a result stored by a run that died before recording it is found by its
+checksum after the download, so nothing is written twice. An expired result URL ends the job
+FAILED ``ResultExpired``; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+
+from workers.contract import JobRecord, JobState
+from workers.errors import PermanentError
+from workers.pipeline.constants import RESULT_CONTENT_TYPE, RESULT_KEY_FORMAT, SPOOL_BYTES
+from workers.pipeline.outcomes import error_fields, finish
+from workers.runtime import Runtime
+
+_log = logging.getLogger(__name__)
+
+
+def result_key(prefix: str, job_id: str, index: int) -> str:
+    """The object key of a job's result."""
+    return RESULT_KEY_FORMAT.format(prefix=prefix, job_id=job_id, index=index)
+
+
+def store(rt: Runtime, job_id: str) -> None:
+    """Store every result of a STORING job, then mark it SUCCEEDED.
+
+    Raises:
+        RetryableError: A download or an upload failed in a way that may pass.
+    """
+    job = rt.store.get(job_id)
+    if job is None or job.is_terminal:
+        return
+    if job.state is not JobState.STORING:
+        _log.warning("job %s: store asked in state %s", job_id, job.state)
+        return
+    keys = list(job.object_keys)
+    sums = list(job.checksums)
+    for index, url in enumerate(job.result_urls):
+        key = result_key(rt.settings.s3.results_prefix, job_id, index)
+        known = sums[index] if index < len(sums) else None
+        if known and rt.objects.stored_sha256(key) == known:
+            continue
+        try:
+            sha256_hex = _copy(rt, job, index, url, key)
+        except PermanentError as exc:
+            code, message = error_fields(exc)
+            finish(rt, job, JobState.FAILED, code=code, message=message)
+            return
+        if index < len(sums):
+            keys[index], sums[index] = key, sha256_hex
+        else:
+            keys.append(key)
+            sums.append(sha256_hex)
+        rt.store.update(job_id, object_keys=keys, checksums=sums)
+    rt.store.transition(
+        job_id,
+        JobState.SUCCEEDED,
+        expect=(JobState.STORING,),
+        object_keys=keys,
+        checksums=sums,
+        result_urls=None,
+    )
+
+
+def _copy(rt: Runtime, job: JobRecord, index: int, url: str, key: str) -> str:
+    """Download one result and upload it unless the same bytes are stored; its sha256."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as buffer:
+        size, sha256_hex = rt.fetcher.fetch(index, url, buffer)
+        if rt.objects.stored_sha256(key) == sha256_hex:
+            return sha256_hex
+        buffer.seek(0)
+        metadata = {
+            "job-id": job.job_id,
+            "model": job.request.model.value,
+            "task-id": job.task_id or "",
+            "request-id": job.request_id or "",
+        }
+        rt.objects.put(
+            key,
+            buffer,
+            size=size,
+            sha256_hex=sha256_hex,
+            content_type=RESULT_CONTENT_TYPE,
+            metadata=metadata,
+        )
+    return sha256_hex

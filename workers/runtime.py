@@ -1,0 +1,181 @@
+"""The long-lived clients of one worker process, and what the pipeline needs from them.
+
+A worker process builds one :class:`Runtime` when it starts (``workers.app`` connects the
+signals) and closes it when it stops; tasks only look it up with :func:`current`. The
+pipeline's plain functions take a Runtime, so tests hand them one made of fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol
+
+import redis
+
+from config.settings import Settings
+from workers.contract import JobStore
+from workers.fetch import ResultFetcher
+from workers.limiter import Limiter, RedisLimiter
+from workers.storage import ObjectStore, S3Store
+from workers.upstream import DashScopeClient, SubmitResult, TaskPage, TaskResult, TaskStatus
+
+_log = logging.getLogger(__name__)
+
+
+class Upstream(Protocol):
+    """What the pipeline calls on DashScope (:class:`DashScopeClient` is one)."""
+
+    def submit_body(self, model: str, protocol: str | Enum, body: Any) -> SubmitResult:
+        """Create a task (see :meth:`DashScopeClient.submit_body`)."""
+
+    def fetch(self, task_id: str) -> TaskResult:
+        """Read a task (see :meth:`DashScopeClient.fetch`)."""
+
+    def cancel(self, task_id: str) -> None:
+        """Cancel a PENDING task (see :meth:`DashScopeClient.cancel`)."""
+
+    def list_tasks(
+        self,
+        *,
+        page_no: int = 1,
+        page_size: int = 10,
+        model: str | None = None,
+        status: TaskStatus | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+    ) -> TaskPage:
+        """List the account's tasks (see :meth:`DashScopeClient.list_tasks`)."""
+
+
+class Fetcher(Protocol):
+    """What the pipeline needs to download results (:class:`ResultFetcher` is one)."""
+
+    def fetch(self, index: int, url: str, sink: Any) -> tuple[int, str]:
+        """Download one result into ``sink``; returns ``(size, sha256 hex)``."""
+
+
+class Scheduler(Protocol):
+    """Sends a task message now or later: the one way the pipeline schedules work."""
+
+    def later(self, task: str, *args: str, countdown_s: float = 0.0) -> None:
+        """Send ``task(*args)`` to run in ``countdown_s`` seconds (clamped to the longest
+        countdown the broker's visibility timeout allows)."""
+
+
+@dataclass
+class Runtime:
+    """Everything a task needs, shared by the threads of one process.
+
+    Attributes:
+        settings: The settings root.
+        store: The job store.
+        limiter: Upstream capacity.
+        upstream: The DashScope client.
+        objects: The object store.
+        fetcher: The result downloader.
+        scheduler: How follow-up tasks are sent.
+        clock: Wall-clock time in epoch seconds (tests replace it).
+        closers: Called by :meth:`close`, in order.
+    """
+
+    settings: Settings
+    store: JobStore
+    limiter: Limiter
+    upstream: Upstream
+    objects: ObjectStore
+    fetcher: Fetcher
+    scheduler: Scheduler
+    clock: Callable[[], float] = time.time
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close every client (errors are logged, never raised)."""
+        for close in self.closers:
+            try:
+                close()
+            except Exception:
+                _log.exception("closing a client failed")
+        self.closers.clear()
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """The process's Redis client for the job store and the limiter."""
+    pipeline = settings.pipeline
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        decode_responses=True,
+        socket_timeout=pipeline.redis_socket_timeout_s,
+        socket_connect_timeout=pipeline.redis_connect_timeout_s,
+        socket_keepalive=True,
+        health_check_interval=pipeline.redis_health_check_interval_s,
+        retry_on_timeout=False,
+    )
+
+
+def build(settings: Settings, scheduler: Scheduler) -> Runtime:
+    """Build the clients of one process from the settings."""
+    client = redis_client(settings)
+    upstream = DashScopeClient.from_settings(settings.upstream)
+    objects = S3Store.from_settings(settings.s3)
+    fetcher = ResultFetcher(settings.results)
+    return Runtime(
+        settings=settings,
+        store=JobStore(client, settings.key_prefix, job_ttl_s=settings.pipeline.job_ttl_s),
+        limiter=RedisLimiter(client, settings.key_prefix, settings.pipeline),
+        upstream=upstream,
+        objects=objects,
+        fetcher=fetcher,
+        scheduler=scheduler,
+        closers=[upstream.close, fetcher.close, objects.close, client.close],
+    )
+
+
+_lock = threading.Lock()
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> None:
+    """Make ``runtime`` the process's runtime (closing a previous one)."""
+    global _current
+    with _lock:
+        previous, _current = _current, runtime
+    if previous is not None and previous is not runtime:
+        previous.close()
+
+
+def start(settings: Settings, scheduler: Scheduler) -> Runtime:
+    """Build and install the process's runtime, unless one is installed already."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = build(settings, scheduler)
+            _log.info("worker runtime started")
+        return _current
+
+
+def stop() -> None:
+    """Close and forget the process's runtime (idempotent)."""
+    global _current
+    with _lock:
+        runtime, _current = _current, None
+    if runtime is not None:
+        runtime.close()
+        _log.info("worker runtime stopped")
+
+
+def current() -> Runtime:
+    """The process's runtime.
+
+    Raises:
+        RuntimeError: None was started (the worker's start signal did not fire).
+    """
+    runtime = _current
+    if runtime is None:
+        raise RuntimeError("no worker runtime: start() was not called in this process")
+    return runtime

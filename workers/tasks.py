@@ -1,0 +1,70 @@
+"""The Celery tasks: thin wrappers that hand a job id to the pipeline's plain functions.
+
+Retry policy is declared once, on :class:`PipelineTask`: a :class:`RetryableError` is retried
+with exponential backoff and jitter, up to ``pipeline.max_retries``; a task that fails for
+good (retries exhausted, or an error outside the tree) ends its job FAILED through
+``on_failure``. Waiting for capacity or for a poll is not a retry: the pipeline schedules a
+new message through the runtime's scheduler (:class:`workers.app.CeleryScheduler`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from config.celery import max_retry_backoff_s
+from workers import runtime
+from workers.app import app, settings
+from workers.contract.names import TASK_CANCEL, TASK_POLL, TASK_STORE, TASK_SUBMIT
+from workers.errors import RetryableError
+from workers.pipeline import cancel, poll, store, submit
+from workers.pipeline.outcomes import fail
+
+
+class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
+    """Base of every pipeline task: the retry policy, and the job's end when it runs out."""
+
+    autoretry_for = (RetryableError,)
+    retry_backoff = True
+    retry_backoff_max = max_retry_backoff_s(settings)
+    retry_jitter = True
+    max_retries = settings.pipeline.max_retries
+    acks_late = True
+    reject_on_worker_lost = True
+    fails_job = True
+    """Whether a task that fails for good ends its job (not so for a cancel request)."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """End the job FAILED with the error's code (or ``SubmitOutcomeUnknown``)."""
+        if self.fails_job and args:
+            fail(runtime.current(), str(args[0]), exc)
+
+
+def _submit(job_id: str) -> None:
+    """Submit a job upstream (at most once)."""
+    submit.submit(runtime.current(), job_id)
+
+
+def _poll(job_id: str, token: str) -> None:
+    """Check a job's upstream task once."""
+    poll.poll(runtime.current(), job_id, token)
+
+
+def _store(job_id: str) -> None:
+    """Copy a job's results to object storage."""
+    store.store(runtime.current(), job_id)
+
+
+def _cancel(job_id: str) -> dict[str, Any]:
+    """Cancel a job the upstream has not started; returns the outcome (JSON)."""
+    return cancel.cancel(runtime.current(), job_id).as_dict()
+
+
+# Registered without decorators: Celery's are untyped, the plain functions stay typed.
+submit_task = app.task(name=TASK_SUBMIT, base=PipelineTask)(_submit)
+poll_task = app.task(name=TASK_POLL, base=PipelineTask)(_poll)
+store_task = app.task(name=TASK_STORE, base=PipelineTask)(_store)
+cancel_task = app.task(name=TASK_CANCEL, base=PipelineTask, fails_job=False)(_cancel)
