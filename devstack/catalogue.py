@@ -1,7 +1,8 @@
 """A sample catalogue of edits on synthetic product photos, made with Pillow.
 
-Used by the demo: it covers all four models, a bbox edit, a multi-image fusion, an n>1 job,
-a text-to-image job, and one line that breaks a rule.
+Used by the demo: 26 lines over all four models, with a bbox edit, a multi-image fusion, n>1
+jobs, a text-to-image job, two prompts the emulator's content filter fails (its
+``moderation_terms``), and one line that breaks a rule and is refused before anything is queued.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def product_photo(kind: str, *, width: int = 640, height: int = 640, seed: int =
         draw.rectangle(
             (cx - 200, cy - 120, cx + 200, cy + 160), fill=colour, outline="black", width=6
         )
+    elif kind == "lamp":
+        draw.polygon(
+            [(cx - 120, cy - 40), (cx + 120, cy - 40), (cx + 60, cy - 180), (cx - 60, cy - 180)],
+            fill=colour,
+        )
+        draw.rectangle((cx - 12, cy - 40, cx + 12, cy + 150), fill="black")
+        draw.ellipse((cx - 90, cy + 140, cx + 90, cy + 180), fill="black")
+    elif kind == "backpack":
+        draw.rounded_rectangle(
+            (cx - 150, cy - 170, cx + 150, cy + 190), 60, fill=colour, outline="black", width=6
+        )
+        draw.rounded_rectangle(
+            (cx - 100, cy + 20, cx + 100, cy + 150), 30, outline="black", width=6
+        )
     elif kind == "sneaker":
         draw.rounded_rectangle((cx - 220, cy - 40, cx + 220, cy + 90), 40, fill=colour)
         draw.rectangle((cx - 230, cy + 80, cx + 230, cy + 110), fill="white")
@@ -53,11 +68,15 @@ def data_uri(data: bytes, mime: str = "image/jpeg") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
+MODERATION_TERM = "counterfeit logo"
+"""Prompts with this term are failed by the demo emulator's content filter."""
+
+
 def sample_catalogue() -> list[dict[str, Any]]:
     """The demo's manifest lines (as dicts), one invalid among them."""
     photos = {
         kind: data_uri(product_photo(kind, seed=i))
-        for i, kind in enumerate(["mug", "clock", "box", "sneaker"])
+        for i, kind in enumerate(["mug", "clock", "box", "sneaker", "lamp", "backpack"])
     }
     wide_box = data_uri(product_photo("box", width=960, height=640, seed=9))
     lines: list[dict[str, Any]] = []
@@ -124,6 +143,29 @@ def sample_catalogue() -> list[dict[str, Any]]:
             "model": "wan2.7-image-pro",
             "prompt": "A clean e-commerce banner of a ceramic mug on white, studio light",
             "size": "1280*720",
+            "n": 1,
+        },
+        {
+            "custom_id": "mug-set-sequential",
+            "model": "wan2.7-image",
+            "prompt": "A set of three product shots of the mug from different angles",
+            "images": [photos["mug"]],
+            "enable_sequential": True,
+            "n": 3,
+            "size": "1K",
+        },
+        {
+            "custom_id": "lamp-logo",
+            "model": "wan2.6-image",
+            "prompt": f"Print a {MODERATION_TERM} on the lamp shade",
+            "images": [photos["lamp"]],
+            "n": 1,
+        },
+        {
+            "custom_id": "backpack-logo",
+            "model": "wan2.5-i2i-preview",
+            "prompt": f"Stitch a {MODERATION_TERM} on the backpack",
+            "images": [photos["backpack"]],
             "n": 1,
         },
         {

@@ -60,8 +60,8 @@ def submit(
         code = EXIT_REFUSED
     if report.unsent:
         code = EXIT_UNSENT
-    if not wait or not report.job_ids:
-        return code
+    if not wait or not report.job_ids or report.unsent:
+        return code  # unsent jobs would not end: nothing to wait for until a redrive
     display = ProgressDisplay(console.err, len(set(report.job_ids)))
     try:
         records = queue.wait(report.job_ids, timeout_s, on_progress=display.update)

@@ -33,10 +33,7 @@ class BrokerUnavailable(RetryableError):
         self.message = message
 
     def __str__(self) -> str:
-        return (
-            f"the broker did not take {len(self.job_ids)} message(s): {self.message}; the jobs "
-            "are recorded and will be sent again by a retry of the submit or `wanq redrive`"
-        )
+        return f"the broker did not take {len(self.job_ids)} message(s): {self.message}"
 
 
 class JobNotFound(PermanentError):

@@ -61,7 +61,8 @@ class Submitter:
             if not self._unsent_queued([stored.job_id]):
                 return stored
         self._send([stored.job_id])
-        return stored
+        # As stored: with the creation's timestamps (or a worker's progress already).
+        return self._store.get(stored.job_id) or stored
 
     def submit_entries(self, entries: Iterable[Entry], batch: str) -> SubmitReport:
         """Submit numbered jobs, a chunk at a time (see ``WanQueue.submit_many``).

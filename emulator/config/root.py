@@ -41,6 +41,9 @@ class EmulatorConfig(Frozen):
         accounts: The accounts and their keys and limits.
         models: Latency and failure behaviour per model (``"*"`` = default).
         failure_codes: What FAILED tasks report.
+        moderation_terms: A task whose prompt contains one of these (any case) fails with
+            DataInspectionFailed, as the service's content filter fails it: a deterministic
+            failure for demos and tests.
         task_ttl_s: Age after which a task id answers UNKNOWN.
         result_url_ttl_s: Validity of result URLs after the task ends.
         upload_ttl_s: Retention of files uploaded to the fake OSS target.
@@ -55,6 +58,7 @@ class EmulatorConfig(Frozen):
         default_factory=lambda: {WILDCARD_MODEL: ModelBehaviour()}
     )
     failure_codes: tuple[FailureCode, ...] = Field(default=DEFAULT_FAILURE_CODES, min_length=1)
+    moderation_terms: tuple[str, ...] = ()
     task_ttl_s: float = Field(default=DEFAULT_TASK_TTL_S, gt=0)
     result_url_ttl_s: float = Field(default=DEFAULT_RESULT_URL_TTL_S, gt=0)
     upload_ttl_s: float = Field(default=DEFAULT_UPLOAD_TTL_S, gt=0)

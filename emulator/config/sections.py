@@ -89,13 +89,16 @@ class FailureCode(Frozen):
     http_status: int = Field(default=500, ge=400, le=599)
 
 
+DATA_INSPECTION_FAILED = FailureCode(
+    code="DataInspectionFailed",
+    message="Input or output data may contain inappropriate content.",
+    http_status=400,
+)
+"""What the content filter answers; also the failure of a prompt with a moderation term."""
+
 DEFAULT_FAILURE_CODES: tuple[FailureCode, ...] = (
     FailureCode(code="InternalError.Algo", message=INTERNAL_ERROR_MESSAGE, weight=2.0),
-    FailureCode(
-        code="DataInspectionFailed",
-        message="Input or output data may contain inappropriate content.",
-        http_status=400,
-    ),
+    DATA_INSPECTION_FAILED,
 )
 
 

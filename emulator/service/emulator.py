@@ -148,7 +148,7 @@ class Emulator:
             request_id=request_id,
             hidden=hidden,
             now=now,
-            plan=self.planner.plan(self.config, request.model, request.n),
+            plan=self.planner.plan(self.config, request.model, request.n, request.prompt),
         )
         self.limits.admit(task, now)
         self.store.add(task)

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 
 from emulator.config.root import EmulatorConfig
-from emulator.config.sections import Distribution, FailureCode
+from emulator.config.sections import DATA_INSPECTION_FAILED, Distribution, FailureCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +56,16 @@ class Planner:
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
 
-    def plan(self, config: EmulatorConfig, model: str, n: int) -> TaskPlan:
-        """Draw the plan of a new task of `model` producing `n` images."""
+    def plan(self, config: EmulatorConfig, model: str, n: int, prompt: str = "") -> TaskPlan:
+        """Draw the plan of a new task of `model` producing `n` images from `prompt`."""
         behaviour = config.behaviour_for(model)
         pending_s = self.duration(behaviour.pending)
         running_s = self.duration(behaviour.running)
         rng = self._rng
+        lowered = prompt.lower()
+        if any(term.lower() in lowered for term in config.moderation_terms):
+            failure = _as_failure(DATA_INSPECTION_FAILED)
+            return TaskPlan(pending_s, running_s, failure, frozenset(), None)
         if rng.random() < behaviour.failure_rate:
             failure = self._failure(config.failure_codes)
             return TaskPlan(pending_s, running_s, failure, frozenset(), None)
@@ -95,5 +99,8 @@ class Planner:
         return self._rng.choices(range(len(weights)), weights)[0]
 
     def _failure(self, codes: tuple[FailureCode, ...]) -> Failure:
-        chosen = codes[self.pick([c.weight for c in codes])]
-        return Failure(chosen.code, chosen.message, chosen.http_status)
+        return _as_failure(codes[self.pick([c.weight for c in codes])])
+
+
+def _as_failure(code: FailureCode) -> Failure:
+    return Failure(code.code, code.message, code.http_status)

@@ -135,6 +135,19 @@ def test_partial_failures_keep_at_least_one_image() -> None:
         assert plan.slot_failure is not None
 
 
+def test_moderation_terms_fail_the_task_like_the_content_filter() -> None:
+    config = build_config({"moderation_terms": ["Forbidden Logo"]}, "k")
+    planner = Planner(random.Random(1))
+
+    flagged = planner.plan(config, "wan2.6-image", 1, "add the FORBIDDEN LOGO to the mug")
+    clean = planner.plan(config, "wan2.6-image", 1, "add a small logo to the mug")
+
+    assert flagged.failure is not None
+    assert flagged.failure.code == "DataInspectionFailed"
+    assert flagged.failure.http_status == 400
+    assert clean.failure is None
+
+
 def test_config_validation() -> None:
     with pytest.raises(ValidationError):
         FaultRates(drop_rate=0.7, error_500_rate=0.7)
