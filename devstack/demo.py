@@ -126,14 +126,14 @@ def run(output: Path, *, keep: bool) -> int:
             with (output / "results.jsonl").open("w") as results:
                 for result in queue.results(BATCH):
                     results.write(json.dumps(result) + "\n")
-                for problem in report.refused:  # every manifest line has an outcome
+                for refused_line in report.refused:  # every manifest line has an outcome
                     refusal = {
                         "line": problem.line,
                         "state": "REFUSED",
                         "error_code": "InputInvalid",
                     }
                     results.write(
-                        json.dumps({**refusal, "error_message": str(problem.error)}) + "\n"
+                        json.dumps({**refusal, "error_message": str(refused_line.error)}) + "\n"
                     )
             objects = S3Objects.from_settings(stack.settings.s3)
             try:
