@@ -118,8 +118,8 @@ def run(output: Path, *, keep: bool) -> int:
         with WanQueue.from_settings(stack.settings) as queue:
             report = queue.submit_many(sample_catalogue(), batch=BATCH)
             refused = [str(problem) for problem in report.refused]
-            for problem in refused:
-                print(f"refused {problem}")
+            for text in refused:
+                print(f"refused {text}")
             print(f"{len(report.job_ids)} jobs queued in batch {BATCH!r}")
             display = ProgressDisplay(sys.stderr, len(report.job_ids))
             records = queue.wait(report.job_ids, WAIT_S, on_progress=display.update)
@@ -128,7 +128,7 @@ def run(output: Path, *, keep: bool) -> int:
                     results.write(json.dumps(result) + "\n")
                 for refused_line in report.refused:  # every manifest line has an outcome
                     refusal = {
-                        "line": problem.line,
+                        "line": refused_line.line,
                         "state": "REFUSED",
                         "error_code": "InputInvalid",
                     }
