@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import secrets
 import shutil
 import signal
 import sys
@@ -21,6 +22,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from redis import Redis
 
 from config import Settings, load_settings
 from devstack.catalogue import MODERATION_TERM, sample_catalogue
@@ -59,7 +62,9 @@ EMULATOR_CONFIG: dict[str, Any] = {
 
 
 def _demo_settings(settings: Settings) -> Settings:
-    """The demo's pipeline: limits matching the emulator's, quick first polls."""
+    """The demo's pipeline: limits matching the emulator's, quick first polls, and a key
+    prefix of its own, so that it never reads or writes a developer's jobs in a shared Redis
+    (and a second run does not find the first run's custom ids)."""
     pipeline = settings.pipeline.model_copy(
         update={
             "max_in_flight": 6,
@@ -69,7 +74,18 @@ def _demo_settings(settings: Settings) -> Settings:
             "max_poll_interval_s": 3.0,
         }
     )
-    return settings.model_copy(update={"pipeline": pipeline})
+    prefix = f"{settings.key_prefix}demo-{secrets.token_hex(4)}:"
+    return settings.model_copy(update={"pipeline": pipeline, "key_prefix": prefix})
+
+
+def _forget(settings: Settings) -> None:
+    """Delete every Redis key of this demo run (its prefix is its own)."""
+    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        for key in redis.scan_iter(match=f"{settings.key_prefix}*", count=1000):
+            redis.delete(key)
+    finally:
+        redis.close()
 
 
 def _summary(records: list[JobRecord], refused: list[str]) -> None:
@@ -144,6 +160,7 @@ def run(output: Path, *, keep: bool) -> int:
         print(f"{written} images under {output}/, results in {output / 'results.jsonl'}")
         if keep:
             _hold(stack)
+        _forget(stack.settings)
     return 0 if all(record.is_terminal for record in records) else 1
 
 
