@@ -8,11 +8,13 @@ from producers.api import WanQueue
 from producers.errors import BrokerUnavailable, JobNotFound
 from producers.manifest import LineError, ManifestEntry, read_manifest
 from producers.outcomes import CancelResult, CancelStatus, SubmitReport, result_line
+from producers.submission import JobInput
 
 __all__ = [
     "BrokerUnavailable",
     "CancelResult",
     "CancelStatus",
+    "JobInput",
     "JobNotFound",
     "LineError",
     "ManifestEntry",

@@ -12,6 +12,7 @@ The broker's exceptions are seen here only, and leave as
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final, Protocol
 
 import kombu.exceptions
@@ -85,7 +86,7 @@ class CelerySender:
             with self._app.producer_or_acquire() as producer:
                 while remaining:
                     part = remaining[:SEND_BATCH]
-                    with producer.batch(max_size=_COMMANDS_PER_MESSAGE * SEND_BATCH):
+                    with _batched(producer):
                         for job_id in part:
                             self._app.send_task(task, args=[job_id], producer=producer)
                     remaining = remaining[len(part) :]
@@ -95,6 +96,15 @@ class CelerySender:
     def close(self) -> None:
         """Close the app's connection pools."""
         self._app.close()
+
+
+def _batched(producer: Any) -> AbstractContextManager[Any]:
+    """A kombu publish batch (kombu 5.7+), or publishing one message at a time."""
+    batch = getattr(producer, "batch", None)
+    if batch is None:
+        return nullcontext()
+    context: AbstractContextManager[Any] = batch(max_size=_COMMANDS_PER_MESSAGE * SEND_BATCH)
+    return context
 
 
 def producer_app(settings: Settings) -> Any:

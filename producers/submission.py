@@ -79,7 +79,8 @@ class Submitter:
                 try:
                     if problem is not None:
                         raise problem
-                    assert job is not None
+                    if job is None:
+                        raise InputInvalid("json", "each line must be a JSON object")
                     records.append(self.prepare(job, None, batch))
                 except InputInvalid as exc:
                     report.refused.append(LineError(line, exc))

@@ -1,4 +1,4 @@
-"""Tests for emulator.intake.image_info and emulator.storage.render: input header decoding and deterministic result rendering."""
+"""Tests for emulator.intake.image_info and emulator.storage.render (decode, render)."""
 
 from __future__ import annotations
 
