@@ -1,5 +1,6 @@
-# One image for every wanqueue process: workers (celery -A workers.app worker -Q ...), Flower,
-# the emulator (python -m emulator) and the `wanq` command line. See docker-compose.yml.
+# One image for every wanqueue process: workers (celery -A workers.app worker -Q ...), Flower
+# and the `wanq` command line; built with EXTRAS=emulator it also runs the emulator
+# (python -m emulator). See docker-compose.yml.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,12 +12,15 @@ WORKDIR /app
 
 # Only what the package is built from: no tests, no local state, no .env.
 COPY pyproject.toml README.md ./
+COPY adapters ./adapters
 COPY config ./config
 COPY workers ./workers
 COPY producers ./producers
 COPY emulator ./emulator
 COPY devstack ./devstack
-RUN pip install . \
+# Extras to install (the compose emulator service builds with EXTRAS=emulator).
+ARG EXTRAS=""
+RUN pip install .${EXTRAS:+"[$EXTRAS]"} \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin wanq \
     && rm -rf /app/build
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from bench.loadgen import build_get, run_load
-from emulator.process import EmulatorProcess
+from devstack.emulator import EmulatorProcess
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -13,7 +13,11 @@ Chosen for this workload (every setting verified in Celery 5.7 / kombu 5.7):
   including scheduled (ETA) messages a worker holds, so every countdown the pipeline uses must
   be shorter (:func:`longest_countdown_s`, checked here). ``unacked_restore_interval`` and
   ``unacked_restore_throttle`` (kombu 5.7) make the sweep that redelivers them run often
-  enough for that timeout.
+  enough for that timeout. The sweep holds a Redis lock, ``unacked_mutex_expire``, which
+  outlives a worker that dies mid-sweep: kombu's default (300 s) would hold off every
+  worker's redelivery for five minutes, so it expires after one sweep interval (a sweep
+  that runs longer lets a second one in, which is harmless: each message is restored in a
+  transaction, once).
 * ``worker_eta_task_limit`` (Celery 5.5+): a worker stops taking messages once it holds that
   many scheduled ones, instead of raising its prefetch without bound.
 * Soft shutdown (Celery 5.5+): ``worker_soft_shutdown_timeout`` lets running tasks finish on
@@ -21,6 +25,10 @@ Chosen for this workload (every setting verified in Celery 5.7 / kombu 5.7):
   ``worker_enable_soft_shutdown_on_idle`` waits even when only scheduled messages are held,
   so that they are handed back to Redis on the way out. A warm shutdown (SIGTERM) finishes
   the running tasks and hands back the rest in any case.
+* ``worker_cancel_long_running_tasks_on_connection_loss`` is left unset: it has no effect
+  with the threads pool the workers run, and every task is idempotent under redelivery.
+* Slot leases (``lease_ttl_s``) must outlive ``visibility_timeout`` plus the longest
+  countdown (checked here): that is how long a dead worker's poll takes to come back.
 * Broker keys carry ``key_prefix`` (kombu's ``global_keyprefix``, which Flower honours), so
   every key wanqueue writes, queues included, lives under one prefix.
 """
@@ -51,6 +59,16 @@ def submit_settle_s(settings: Settings) -> float:
     return http_s + settings.pipeline.reconcile_margin_s
 
 
+def reconcile_after_s(settings: Settings) -> float:
+    """How long after a submit intent a reconciling submit may list the account's tasks.
+
+    The settle time, plus one more upstream read timeout: by then every submit whose intent
+    fell in the window and completed normally has had time to link its task to its job, so
+    a linked task is never mistaken for the interrupted one.
+    """
+    return submit_settle_s(settings) + settings.upstream.read_timeout_s
+
+
 def longest_countdown_s(settings: Settings) -> float:
     """The longest delay the pipeline schedules a message with."""
     pipeline = settings.pipeline
@@ -58,8 +76,9 @@ def longest_countdown_s(settings: Settings) -> float:
         pipeline.first_poll_delay_s,
         pipeline.max_poll_interval_s,
         pipeline.capacity_retry_s,
+        pipeline.capacity_retry_max_s,
         pipeline.retry_backoff_max_s,
-        submit_settle_s(settings),
+        reconcile_after_s(settings),
     )
 
 
@@ -72,7 +91,9 @@ def celery_config(settings: Settings, routes: Mapping[str, str]) -> dict[str, An
 
     Raises:
         ValueError: A countdown the pipeline may use is not shorter than the visibility
-            timeout (a scheduled message would be delivered twice).
+            timeout (a scheduled message would be delivered twice), or the slot lease does
+            not outlive the visibility timeout plus the longest countdown (a live job whose
+            worker died would lose its slot before its poll comes back).
     """
     pipeline = settings.pipeline
     visibility_s = pipeline.visibility_timeout_s
@@ -81,6 +102,13 @@ def celery_config(settings: Settings, routes: Mapping[str, str]) -> dict[str, An
         raise ValueError(
             f"pipeline.visibility_timeout_s ({visibility_s}) must exceed every countdown the "
             f"pipeline uses (the longest is {longest_s:.1f} s)"
+        )
+    if not pipeline.lease_ttl_s > visibility_s + longest_s:
+        raise ValueError(
+            f"pipeline.lease_ttl_s ({pipeline.lease_ttl_s}) must exceed "
+            f"pipeline.visibility_timeout_s ({visibility_s}) plus the longest countdown "
+            f"({longest_s:.1f} s): a lease must outlive the time a dead worker's messages "
+            "take to come back"
         )
     restore_interval_s = max(
         1, min(RESTORE_INTERVAL_MAX_S, visibility_s // RESTORE_SWEEPS_PER_VISIBILITY_TIMEOUT)
@@ -94,6 +122,7 @@ def celery_config(settings: Settings, routes: Mapping[str, str]) -> dict[str, An
             "visibility_timeout": visibility_s,
             "unacked_restore_interval": restore_interval_s,
             "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": restore_interval_s,
             "socket_timeout": pipeline.redis_socket_timeout_s,
             "socket_connect_timeout": pipeline.redis_connect_timeout_s,
             "socket_keepalive": True,
@@ -113,7 +142,6 @@ def celery_config(settings: Settings, routes: Mapping[str, str]) -> dict[str, An
         "worker_eta_task_limit": pipeline.eta_task_limit,
         "worker_soft_shutdown_timeout": pipeline.soft_shutdown_timeout_s,
         "worker_enable_soft_shutdown_on_idle": pipeline.soft_shutdown_timeout_s > 0,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_disable_rate_limits": True,
         "worker_send_task_events": True,
         "task_send_sent_event": True,

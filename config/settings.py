@@ -130,20 +130,28 @@ class PipelineSettings(BaseModel):
         first_poll_delay_s: Delay from submit to the first poll.
         poll_interval_s: Delay between polls at first.
         max_poll_interval_s: Longest delay between polls (polls back off towards it).
-        capacity_retry_s: Delay before a job waiting for a free slot tries again.
+        capacity_retry_s: Delay before a job waiting for a free slot (or throttled at
+            submit) tries again the first time; later waits double, with jitter.
+        capacity_retry_max_s: Longest wait for capacity (the doubling stops there). Keep it
+            small: a job that waited long backs off longer, so a large bound lets newer
+            waiters overtake it.
         max_retries: Retries of a retryable failure before the job fails.
         retry_backoff_max_s: Longest retry delay.
         job_ttl_s: How long finished job records are kept.
         submit_burst: Submit tokens a model may bank (the token bucket's size).
-        lease_ttl_s: Lifetime of an in-flight slot lease; every poll renews it, and a lease
-            whose holder died is reclaimed when it runs out.
+        lease_ttl_s: Lifetime of an in-flight slot lease, renewed by every poll (throttled
+            ones too). A lease must outlive the time a dead worker's messages take to come
+            back (``visibility_timeout_s`` plus the longest countdown; checked by
+            ``config.celery``), so a live job's lease never runs out between two polls; a
+            lease whose holder is gone for good is reclaimed when it runs out.
         poll_backoff: Factor by which the delay between polls grows.
         reconcile_margin_s: Clock-skew margin around a submit intent when looking for the
             task an interrupted submit may have created.
         reconcile_utc_offset_s: UTC offset in which the upstream reads task-list times (None:
             the worker's local time, as the emulator does; DashScope does not document it).
         visibility_timeout_s: The broker's visibility timeout: an unacknowledged message is
-            delivered again after it. Must exceed every countdown the pipeline uses.
+            delivered again after it. Must exceed every countdown the pipeline uses, and
+            ``lease_ttl_s`` must exceed it plus the longest countdown.
         eta_task_limit: Most scheduled (ETA) messages one worker process holds at once.
         soft_shutdown_timeout_s: On a cold shutdown, how long running tasks may finish.
         redis_socket_timeout_s: Timeout of a Redis command (broker and job store).
@@ -159,11 +167,12 @@ class PipelineSettings(BaseModel):
     poll_interval_s: float = Field(default=2.0, gt=0)
     max_poll_interval_s: float = Field(default=15.0, gt=0)
     capacity_retry_s: float = Field(default=1.0, gt=0)
+    capacity_retry_max_s: float = Field(default=4.0, gt=0)
     max_retries: int = Field(default=10, ge=0)
     retry_backoff_max_s: float = Field(default=60.0, gt=0)
     job_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     submit_burst: float = Field(default=1.0, ge=1)
-    lease_ttl_s: float = Field(default=600.0, gt=0)
+    lease_ttl_s: float = Field(default=3900.0, gt=0)
     poll_backoff: float = Field(default=1.5, ge=1)
     reconcile_margin_s: float = Field(default=30.0, ge=0)
     reconcile_utc_offset_s: int | None = Field(default=None, ge=-14 * 3600, le=14 * 3600)

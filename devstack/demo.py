@@ -23,8 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from redis import Redis
-
+from adapters.redis import redis_client
 from config import Settings, load_settings
 from devstack.catalogue import MODERATION_TERM, sample_catalogue
 from devstack.stack import LocalStack
@@ -80,7 +79,7 @@ def _demo_settings(settings: Settings) -> Settings:
 
 def _forget(settings: Settings) -> None:
     """Delete every Redis key of this demo run (its prefix is its own)."""
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    redis = redis_client(settings)
     try:
         for key in redis.scan_iter(match=f"{settings.key_prefix}*", count=1000):
             redis.delete(key)
@@ -128,39 +127,44 @@ def run(output: Path, *, keep: bool) -> int:
     with LocalStack(
         settings, run_dir=output / "logs", emulator=EMULATOR_CONFIG, workers=workers
     ) as stack:
-        print(f"emulator {stack.settings.upstream.base_url}; S3 {stack.settings.s3.endpoint_url}")
-        if stack.flower is not None:
-            print(f"Flower {stack.flower.url}")
-        with WanQueue.from_settings(stack.settings) as queue:
-            report = queue.submit_many(sample_catalogue(), batch=BATCH)
-            refused = [str(problem) for problem in report.refused]
-            for text in refused:
-                print(f"refused {text}")
-            print(f"{len(report.job_ids)} jobs queued in batch {BATCH!r}")
-            display = ProgressDisplay(sys.stderr, len(report.job_ids))
-            records = queue.wait(report.job_ids, WAIT_S, on_progress=display.update)
-            with (output / "results.jsonl").open("w") as results:
-                for result in queue.results(BATCH):
-                    results.write(json.dumps(result) + "\n")
-                for refused_line in report.refused:  # every manifest line has an outcome
-                    refusal = {
-                        "line": refused_line.line,
-                        "state": "REFUSED",
-                        "error_code": "InputInvalid",
-                    }
-                    results.write(
-                        json.dumps({**refusal, "error_message": str(refused_line.error)}) + "\n"
-                    )
-            objects = S3Objects.from_settings(stack.settings.s3)
-            try:
-                written = download(records, objects, output).written
-            finally:
-                objects.close()
-        _summary(records, refused)
-        print(f"{written} images under {output}/, results in {output / 'results.jsonl'}")
-        if keep:
-            _hold(stack)
-        _forget(stack.settings)
+        # The run's keys go even when it fails or is interrupted (its prefix is its own).
+        try:
+            print(
+                f"emulator {stack.settings.upstream.base_url}; S3 {stack.settings.s3.endpoint_url}"
+            )
+            if stack.flower is not None:
+                print(f"Flower {stack.flower.url}")
+            with WanQueue.from_settings(stack.settings) as queue:
+                report = queue.submit_many(sample_catalogue(), batch=BATCH)
+                refused = [str(problem) for problem in report.refused]
+                for text in refused:
+                    print(f"refused {text}")
+                print(f"{len(report.job_ids)} jobs queued in batch {BATCH!r}")
+                display = ProgressDisplay(sys.stderr, len(report.job_ids))
+                records = queue.wait(report.job_ids, WAIT_S, on_progress=display.update)
+                with (output / "results.jsonl").open("w") as results:
+                    for result in queue.results(BATCH):
+                        results.write(json.dumps(result) + "\n")
+                    for refused_line in report.refused:  # every manifest line has an outcome
+                        refusal = {
+                            "line": refused_line.line,
+                            "state": "REFUSED",
+                            "error_code": "InputInvalid",
+                        }
+                        results.write(
+                            json.dumps({**refusal, "error_message": str(refused_line.error)}) + "\n"
+                        )
+                objects = S3Objects.from_settings(stack.settings.s3)
+                try:
+                    written = download(records, objects, output).written
+                finally:
+                    objects.close()
+            _summary(records, refused)
+            print(f"{written} images under {output}/, results in {output / 'results.jsonl'}")
+            if keep:
+                _hold(stack)
+        finally:
+            _forget(stack.settings)
     return 0 if all(record.is_terminal for record in records) else 1
 
 

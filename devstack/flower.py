@@ -1,6 +1,8 @@
 """Flower as a real subprocess, with basic auth from the settings.
 
-Started as ``python -m celery -A workers.app flower --address=A --port=P``. The basic-auth
+Started as ``python -m celery -A workers.app flower --address=A --port=P``, with the command
+line, the password check and the environment variable of the one launcher,
+:mod:`producers.flower` (``wanq flower``). The basic-auth
 pair goes to Flower through its ``FLOWER_BASIC_AUTH`` environment variable rather than
 ``--basic-auth``: a command line is readable by every local user (``ps``), an environment is
 not. With a Redis broker Flower reads queue lengths from the broker itself (``--broker-api``
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +22,6 @@ import httpx
 
 from config import Settings
 from devstack.constants import (
-    CELERY_APP,
     FLOWER_START_TIMEOUT_S,
     FLOWER_STOP_TIMEOUT_S,
     LOOPBACK,
@@ -29,14 +29,10 @@ from devstack.constants import (
 )
 from devstack.env import child_env
 from devstack.procs import StartupError, stop_process, wait_until
+from producers.errors import FlowerRefused
+from producers.flower import CELERY_APP, FLOWER_AUTH_ENV, basic_auth, flower_argv
 
-FLOWER_AUTH_ENV = "FLOWER_BASIC_AUTH"
-
-
-def flower_argv(address: str, port: int, app: str = CELERY_APP) -> list[str]:
-    """Flower's command line (no secret on it)."""
-    return [sys.executable, "-m", "celery", "-A", app, "flower", f"--address={address}",
-            f"--port={port}"]  # fmt: skip
+__all__ = ["FLOWER_AUTH_ENV", "FlowerProcess", "flower_argv"]
 
 
 def _answers(url: str, auth: httpx.BasicAuth) -> bool:
@@ -74,16 +70,17 @@ class FlowerProcess:
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
         flower = settings.flower
-        if flower.password is None or not flower.password.get_secret_value():
-            raise StartupError("Flower needs a basic-auth password: set WANQ_FLOWER__PASSWORD")
-        password = flower.password.get_secret_value()
+        try:
+            auth = basic_auth(settings)
+        except FlowerRefused as exc:
+            raise StartupError(str(exc)) from exc
         self.port = port or flower.port
         host = LOOPBACK if flower.address in ("", "0.0.0.0", "::") else flower.address
         self.url = f"http://{host}:{self.port}"
-        self.auth = httpx.BasicAuth(flower.user, password)
+        self.auth = httpx.BasicAuth(*auth.split(":", 1))
         self.log_path = log_path
         self._argv = flower_argv(flower.address, self.port, app)
-        auth_env = {FLOWER_AUTH_ENV: f"{flower.user}:{password}"}
+        auth_env = {FLOWER_AUTH_ENV: auth}
         self._env = child_env(settings, {**(extra_env or {}), **auth_env})
         self._cwd = cwd or Path.cwd()
         self._proc: subprocess.Popen[bytes] | None = None

@@ -10,6 +10,7 @@ credentials: an in-memory S3 spoken to over real HTTP, gone when stopped.
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,16 +19,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import boto3
 import httpx
-from botocore.config import Config
 from pydantic import SecretStr
 
-from config import Settings
+from adapters.s3 import s3_client
+from config import S3Settings, Settings
 from devstack.constants import (
     LOOPBACK,
     PORT_ATTEMPTS,
     PROBE_TIMEOUT_S,
+    S3_CLIENT_MAX_ATTEMPTS,
     S3_LOCAL_ACCESS_KEY_ID,
     S3_LOCAL_SECRET_ACCESS_KEY,
     S3_START_TIMEOUT_S,
@@ -60,6 +61,7 @@ class S3Handle:
     access_key_id: SecretStr | None
     secret_access_key: SecretStr | None
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _owned_log: Path | None = field(default=None, repr=False)
 
     @property
     def started(self) -> bool:
@@ -77,15 +79,31 @@ class S3Handle:
         )
         return settings.model_copy(update={"s3": s3})
 
+    def s3_settings(self) -> S3Settings:
+        """S3 settings for this endpoint (path-style addressing)."""
+        return S3Settings(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            bucket=self.bucket,
+            access_key_id=self.access_key_id,
+            secret_access_key=self.secret_access_key,
+        )
+
     def client(self) -> Any:
         """A boto3 S3 client for this endpoint (for tests and the demo's checks)."""
-        return s3_client(self.endpoint_url, self.region, self.access_key_id, self.secret_access_key)
+        return s3_client(self.s3_settings(), max_attempts=S3_CLIENT_MAX_ATTEMPTS)
 
     def stop(self) -> None:
-        """Stop the server if this handle started it; idempotent."""
+        """Stop the server if this handle started it; idempotent.
+
+        A log file :func:`ensure_s3` created for it (no ``log_path`` given) is removed.
+        """
         if self._proc is not None:
             stop_process(self._proc, S3_STOP_TIMEOUT_S)
             self._proc = None
+        if self._owned_log is not None:
+            self._owned_log.unlink(missing_ok=True)
+            self._owned_log = None
 
     def __enter__(self) -> S3Handle:
         return self
@@ -97,23 +115,6 @@ class S3Handle:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def s3_client(
-    endpoint_url: str | None,
-    region: str,
-    access_key_id: SecretStr | None,
-    secret_access_key: SecretStr | None,
-) -> Any:
-    """A path-style boto3 S3 client (boto3 ships no types)."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=access_key_id.get_secret_value() if access_key_id else None,
-        aws_secret_access_key=secret_access_key.get_secret_value() if secret_access_key else None,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
-    )
 
 
 def _answers(url: str) -> bool:
@@ -159,7 +160,10 @@ def create_bucket(handle: S3Handle) -> None:
     kwargs: dict[str, Any] = {"Bucket": handle.bucket}
     if handle.region != _NO_LOCATION_CONSTRAINT:
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": handle.region}
-    client.create_bucket(**kwargs)
+    try:
+        client.create_bucket(**kwargs)
+    finally:
+        client.close()
 
 
 def ensure_s3(settings: Settings, *, log_path: Path | None = None) -> S3Handle:
@@ -177,9 +181,19 @@ def ensure_s3(settings: Settings, *, log_path: Path | None = None) -> S3Handle:
         return S3Handle(
             s3.endpoint_url, s3.region, s3.bucket, s3.access_key_id, s3.secret_access_key
         )
+    owned_log: Path | None = None
     if log_path is None:
-        log_path = Path(tempfile.mkstemp(prefix="wanq-moto-", suffix=".log")[1])
-    url, proc = _start_moto(log_path)
+        # The server's log is opened by path: close mkstemp's descriptor at once, and remove
+        # the file when the server stops (or fails to start: its tail is in the error).
+        fd, name = tempfile.mkstemp(prefix="wanq-moto-", suffix=".log")
+        os.close(fd)
+        log_path = owned_log = Path(name)
+    try:
+        url, proc = _start_moto(log_path)
+    except StartupError:
+        if owned_log is not None:
+            owned_log.unlink(missing_ok=True)
+        raise
     handle = S3Handle(
         url,
         s3.region,
@@ -187,6 +201,7 @@ def ensure_s3(settings: Settings, *, log_path: Path | None = None) -> S3Handle:
         SecretStr(S3_LOCAL_ACCESS_KEY_ID),
         SecretStr(S3_LOCAL_SECRET_ACCESS_KEY),
         _proc=proc,
+        _owned_log=owned_log,
     )
     try:
         create_bucket(handle)

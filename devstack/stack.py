@@ -26,13 +26,14 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from config import Settings
-from devstack.constants import CELERY_APP, EMULATOR_API_KEY
+from devstack.constants import EMULATOR_API_KEY
+from devstack.emulator import EmulatorProcess
 from devstack.flower import FlowerProcess
 from devstack.procs import free_port
 from devstack.redis import RedisHandle, ensure_redis
 from devstack.s3 import S3Handle, ensure_s3
 from devstack.workers import WorkerPool, WorkerSpec
-from emulator.process import EmulatorProcess
+from producers.constants import CELERY_APP
 
 DEFAULT_WORKERS = (WorkerSpec("wanq"),)
 

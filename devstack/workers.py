@@ -25,7 +25,6 @@ from types import TracebackType
 
 from config import Settings
 from devstack.constants import (
-    CELERY_APP,
     PROBE_INTERVAL_S,
     WORKER_CONCURRENCY,
     WORKER_LOG_LEVEL,
@@ -34,6 +33,7 @@ from devstack.constants import (
 )
 from devstack.env import child_env
 from devstack.procs import StartupError, stop_process, wait_until
+from producers.constants import CELERY_APP
 from workers.contract.names import QUEUES
 
 

@@ -16,5 +16,5 @@ The tree is the design; dependencies point down this list, never up::
     config/    the pydantic configuration (root, sections, faults)
     constants, errors   every fixed value; the one error answer type and its messages
 
-process.EmulatorProcess runs it as a subprocess for tests, benchmarks and the demo.
+devstack.emulator.EmulatorProcess runs it as a subprocess for tests, benchmarks and the demo.
 """

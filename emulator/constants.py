@@ -77,8 +77,3 @@ LIST_MAX_PAGE_SIZE: Final = 100
 LIST_TIME_FORMAT: Final = "%Y%m%d%H%M%S"
 SYNC_POLL_INTERVAL_S: Final = 0.05
 DROP_SETTLE_TICKS: Final = 3
-
-# ------------------------------------------------------------------------------ subprocess
-PROCESS_START_TIMEOUT_S: Final = 20.0
-PROCESS_STOP_TIMEOUT_S: Final = 10.0
-PROCESS_HEALTH_POLL_S: Final = 0.05

@@ -24,6 +24,7 @@ from typing import Any
 
 from redis import Redis
 
+from adapters.redis import redis_client
 from config import Settings
 from producers.cancel import cancel_job
 from producers.constants import CHUNK, CUSTOM_KEY, REDRIVE_MIN_AGE_S
@@ -36,18 +37,6 @@ from producers.submission import JobInput, Submitter
 from producers.waiting import ProgressCallback, wait_for
 from workers.contract import JobRecord, JobState, JobStore
 from workers.contract.records import DEFAULT_BATCH
-
-
-def redis_client(settings: Settings) -> Redis:
-    """A Redis client for the job store and the outbox, with the pipeline's timeouts."""
-    pipeline = settings.pipeline
-    return Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        decode_responses=True,
-        socket_timeout=pipeline.redis_socket_timeout_s,
-        socket_connect_timeout=pipeline.redis_connect_timeout_s,
-        health_check_interval=pipeline.redis_health_check_interval_s,
-    )
 
 
 class WanQueue:

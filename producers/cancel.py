@@ -9,14 +9,19 @@ QUEUED                                      CANCELED in the job store at once (n
 SUBMITTING, no submit in progress           asks a worker (``wanq.cancel``), which cancels it
                                             without an upstream call
 SUBMITTING, a submit in progress            refused: the upstream may be creating the task
+                                            (an intent or a task id is recorded)
 PENDING                                     asks a worker, which cancels the upstream task
                                             (the worker refuses if the task started meanwhile)
 RUNNING, STORING                            refused: the upstream cannot cancel a started task
 terminal                                    refused: already ended
 ==========================================  ==================================================
 
-The worker's side of the same table is ``workers/pipeline/cancel.py``; a request handed to a
-worker is answered in the job record (CANCELED, or unchanged when the upstream refused).
+The worker's side of the same table is ``workers/pipeline/cancel.py`` and it is the authority:
+this module only routes (cancel a QUEUED job at once, hand the others to a worker, or say at
+once what the worker would refuse), and every change is a compare-and-set that the worker's
+own checks back up. A request handed to a worker is answered in the job record (CANCELED, or
+unchanged when refused). The rules are due to move into the job contract as one
+``cancel_decision(JobRecord)`` that both sides call.
 """
 
 from __future__ import annotations
@@ -62,7 +67,10 @@ def cancel_job(store: JobStore, sender: TaskSender, job_id: str) -> CancelResult
             ):
                 return CancelResult(job_id, CancelStatus.CANCELED, JobState.CANCELED)
             continue
-        if job.state is JobState.SUBMITTING and job.intent_at is not None:
+        if job.state is JobState.SUBMITTING and (
+            job.intent_at is not None or job.task_id is not None
+        ):
+            # As the worker decides it: a submit began (an intent, or already a task id).
             return CancelResult(job_id, CancelStatus.REFUSED, job.state, REASON_SUBMITTING)
         if job.state in (JobState.SUBMITTING, JobState.PENDING):
             sender.send(TASK_CANCEL, [job_id])

@@ -31,7 +31,7 @@ from producers import commands
 from producers.api import WanQueue
 from producers.commands import Console
 from producers.constants import DEFAULT_WAIT_TIMEOUT_S, EXIT_REFUSED, REDRIVE_MIN_AGE_S
-from producers.flower import FlowerRefused, exec_flower
+from producers.flower import exec_flower
 from workers.errors import WanqError
 
 
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None)
             return 0
         with WanQueue.from_settings(settings) as queue:
             return _run(args, queue, console, settings)
-    except (WanqError, FlowerRefused, RedisError, OSError) as exc:
+    except (WanqError, RedisError, OSError) as exc:
         print(f"wanq: {exc}", file=console.err)
         return EXIT_REFUSED
 

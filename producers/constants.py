@@ -14,9 +14,12 @@ from workers.contract import JobState
 PRODUCER_APP_NAME: Final = "wanq-producer"
 """Name of the Celery app producers build to send messages (it runs no tasks)."""
 CELERY_APP: Final = "workers.app"
-"""The workers' app, for ``wanq flower`` (a module path on a command line, never imported)."""
+"""The workers' app, for Flower and the local stack (a module path on a command line, never
+imported here)."""
 FLOWER_AUTH_ENV: Final = "FLOWER_BASIC_AUTH"
 """Flower reads its ``user:password`` from this environment variable."""
+S3_MAX_ATTEMPTS: Final = 3
+"""Attempts per S3 call of a producer (workers make one: Celery retries them)."""
 
 CHUNK: Final = 1000
 """Jobs validated, recorded and sent together by ``submit_many``."""

@@ -8,7 +8,8 @@
     │                             recorded (QUEUED) and listed as unsent, so a retry of the
     │                             submit (same custom_id) or ``redrive`` sends them
     └── PermanentError
-        └── JobNotFound           no record for a job id (never created, or expired)
+        ├── JobNotFound           no record for a job id (never created, or expired)
+        └── FlowerRefused         Flower would start without a basic-auth password
 
 Input is refused with :class:`workers.errors.InputInvalid`, and S3 failures while staging
 inputs are :class:`workers.errors.StorageUnavailable` / :class:`~workers.errors.StorageRejected`.
@@ -49,3 +50,18 @@ class JobNotFound(PermanentError):
 
     def __str__(self) -> str:
         return f"no job {self.job_id} (never created, or expired)"
+
+
+class FlowerRefused(PermanentError):
+    """Flower would start without a basic-auth password (it never starts open).
+
+    Attributes:
+        message: What to configure.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

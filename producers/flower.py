@@ -5,6 +5,9 @@ exec: signals and the exit status are Flower's own). The basic-auth pair goes to
 its ``FLOWER_BASIC_AUTH`` environment variable, never on the command line (which every local
 user can read). Flower runs the workers' app module, so it reads the same ``WANQ_``
 settings from the environment this command was started with.
+
+This module is the one Flower launcher: the local stack (:mod:`devstack.flower`) builds its
+subprocess from :func:`flower_argv`, :func:`basic_auth` and :data:`FLOWER_AUTH_ENV` too.
 """
 
 from __future__ import annotations
@@ -15,20 +18,18 @@ from collections.abc import Callable
 
 from config import Settings
 from producers.constants import CELERY_APP, FLOWER_AUTH_ENV
+from producers.errors import FlowerRefused
+
+__all__ = ["CELERY_APP", "FLOWER_AUTH_ENV", "FlowerRefused", "basic_auth", "flower_argv"]
 
 Exec = Callable[[str, list[str]], object]
 
 
-class FlowerRefused(Exception):
-    """Flower would start without a password."""
-
-
-def flower_argv(settings: Settings) -> list[str]:
-    """Flower's command line (no secret on it)."""
-    flower = settings.flower
+def flower_argv(address: str, port: int, app: str = CELERY_APP) -> list[str]:
+    """Flower's command line for the Celery app ``app`` (no secret on it)."""
     return [
-        sys.executable, "-m", "celery", "-A", CELERY_APP, "flower",
-        f"--address={flower.address}", f"--port={flower.port}",
+        sys.executable, "-m", "celery", "-A", app, "flower",
+        f"--address={address}", f"--port={port}",
     ]  # fmt: skip
 
 
@@ -54,7 +55,7 @@ def exec_flower(settings: Settings, exec_fn: Exec = os.execv) -> None:
         FlowerRefused: No password is configured.
     """
     auth = basic_auth(settings)
-    argv = flower_argv(settings)
+    argv = flower_argv(settings.flower.address, settings.flower.port)
     # putenv changes what the exec'd process inherits without touching (or reading)
     # os.environ; only config/ reads the environment.
     os.putenv(FLOWER_AUTH_ENV, auth)

@@ -4,14 +4,16 @@
 source            staged as
 ================  ===============================================================
 http(s) URL       itself
-``s3://``         itself
+``s3://``         itself, if in the bucket under ``inputs_prefix`` (else refused)
 data URI          itself up to ``inputs.inline_max_bytes``, else ``s3://`` (below)
 local / file://   always ``s3://bucket/{inputs_prefix}{sha256}.{ext}``
 ================  ===============================================================
 
 Keys are content-addressed: the same bytes are uploaded once (an existing key is not put
 again), whichever job or producer stages them. Images are validated *before* staging (the
-producer's gate decodes them), so only images a model accepts reach the bucket.
+producer's gate decodes them), so only images a model accepts reach the bucket. An ``s3://``
+source is read later with the workers' credentials, so only the bucket's staged inputs are
+accepted (:func:`adapters.s3.check_input_ref`, which the workers apply again).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Final, Protocol
 
 from PIL import Image
 
+from adapters.s3 import check_input_ref
 from config import Settings
 from producers.constants import CONTENT_TYPES, IMAGE_EXTENSIONS, STAGED_KEYS_REMEMBERED
 from producers.s3 import S3Objects
@@ -42,7 +45,8 @@ class InputStager(Protocol):
         """The request with every source a record may hold (http(s), small data URI, s3://).
 
         Raises:
-            InputInvalid: A source cannot be read.
+            InputInvalid: A source cannot be read, or is an ``s3://`` object outside the
+                bucket's inputs.
             StorageUnavailable: The store did not answer.
             StorageRejected: The store refused.
         """
@@ -95,6 +99,8 @@ class S3Stager:
         if kind is SourceKind.LOCAL:
             body = _read_file(local_path_of(src), field)
             return self._upload(body, _extension(body, field))
+        if kind is SourceKind.S3:
+            check_input_ref(src, self.objects.bucket, self._inputs_prefix, field)
         return src
 
     def _upload(self, body: bytes, ext: str) -> str:

@@ -13,7 +13,6 @@ starts and closes them when it stops:
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import Celery, signals
@@ -24,8 +23,7 @@ from config.celery import celery_config, longest_countdown_s
 from config.settings import load_settings
 from workers import runtime
 from workers.contract.names import TASK_QUEUES
-
-_log = logging.getLogger(__name__)
+from workers.redis_errors import translated
 
 settings = load_settings()
 app = Celery("wanqueue", include=["workers.tasks"])
@@ -34,7 +32,8 @@ app.conf.update(celery_config(settings, TASK_QUEUES))
 
 class CeleryScheduler:
     """:class:`workers.runtime.Scheduler` over the app: ``send_task`` by name, routed by the
-    configuration, the countdown clamped below the broker's visibility timeout."""
+    configuration, the countdown clamped below the broker's visibility timeout. A broker that
+    does not answer raises :class:`~workers.errors.RedisUnavailable` (retryable)."""
 
     def __init__(self, celery: Celery, max_countdown_s: float) -> None:
         self._celery = celery
@@ -43,7 +42,8 @@ class CeleryScheduler:
     def later(self, task: str, *args: str, countdown_s: float = 0.0) -> None:
         """Send ``task(*args)`` in ``countdown_s`` seconds (0: now)."""
         countdown = min(max(0.0, countdown_s), self._max_countdown_s)
-        self._celery.send_task(task, args=list(args), countdown=countdown or None)
+        with translated(f"send_task {task}"):
+            self._celery.send_task(task, args=list(args), countdown=countdown or None)
 
 
 def _start_runtime() -> None:

@@ -1,8 +1,9 @@
 """The project's one error tree.
 
 Every failure that crosses a module boundary is one of these. Adapters (the DashScope client,
-the S3 store, the result fetcher) translate third-party exceptions into this tree through one
-table each, re-raising ``from exc``; nothing above them sees an httpx or botocore exception.
+the S3 store, the result fetcher, the job store) translate third-party exceptions into this
+tree through one table each, re-raising ``from exc``; nothing above them sees an httpx,
+botocore or redis-py exception.
 
 ::
 
@@ -12,7 +13,11 @@ table each, re-raising ``from exc``; nothing above them sees an httpx or botocor
     │   │                              Throttling.AllocationQuota, burst protection
     │   ├── UpstreamUnavailable        5xx, timeouts, refused or dropped connections,
     │   │                              malformed answers to idempotent calls
-    │   └── StorageUnavailable         the object store did not answer
+    │   ├── StorageUnavailable         the object store did not answer
+    │   ├── RedisUnavailable           Redis (job store, limiter, broker) did not answer
+    │   │                              (refused, dropped, timed out, loading, read-only)
+    │   └── BrokerUnavailable          (producers) the broker did not take some submit
+    │                                  messages; the jobs are recorded and listed as unsent
     ├── PermanentError                 retrying cannot help
     │   ├── InputInvalid               refused before anything was queued or spent
     │   ├── UpstreamRejected           the service said no (InvalidParameter,
@@ -21,12 +26,20 @@ table each, re-raising ``from exc``; nothing above them sees an httpx or botocor
     │   ├── ResultExpired              a result URL no longer serves its image (403 from OSS)
     │   ├── ResultRefused              a result URL wanqueue will not fetch (host not allowed,
     │   │                              a redirect, too large, another 4xx)
-    │   └── StorageRejected            the object store refused (NoSuchBucket, AccessDenied,
-    │                                  NoSuchKey for an input, bad credentials, ...)
+    │   ├── StorageRejected            the object store refused (NoSuchBucket, AccessDenied,
+    │   │                              NoSuchKey for an input, bad credentials, ...)
+    │   ├── RedisRejected              Redis refused a command for good (a script error, a
+    │   │                              wrong type, bad credentials, no permission, ...)
+    │   └── JobNotFound                (producers) no record for a job id (never created,
+    │                                  or expired)
     └── SubmitAmbiguous                a submit may have reached the service but no answer
                                        came back; the service has no idempotency key and bills
                                        every task, so the caller must reconcile (list the
                                        account's tasks) instead of resubmitting blindly
+
+Leaves marked (producers) are defined in :mod:`producers.errors`; they are drawn here so that
+the whole tree reads in one place (this module imports nothing of the producers).
+``producers.flower.FlowerRefused`` subclasses ``Exception``, not this tree, so it is not drawn.
 
 Exceptions survive the queue: each passes all its constructor arguments to
 ``super().__init__`` in order and keeps only JSON-safe attributes, so Celery can rebuild it
@@ -136,6 +149,23 @@ class StorageUnavailable(RetryableError):
         return f"{self.operation}: {self.message}"
 
 
+class RedisUnavailable(RetryableError):
+    """Redis (the job store, the limiter or the broker) could not be reached in time.
+
+    Attributes:
+        operation: What was attempted (``acquire``, ``send_task``, ...).
+        message: What happened.
+    """
+
+    def __init__(self, operation: str, message: str) -> None:
+        super().__init__(operation, message)
+        self.operation = operation
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.message}"
+
+
 class InputInvalid(PermanentError):
     """A request broke a rule of the job contract; nothing was queued or spent.
 
@@ -230,6 +260,25 @@ class StorageRejected(PermanentError):
         operation: What was attempted (``put_object``, ``get_object``, ...).
         code: The store's error code (``NoSuchBucket``, ``AccessDenied``, ...).
         message: What happened.
+    """
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(operation, code, message)
+        self.operation = operation
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.code}: {self.message}"
+
+
+class RedisRejected(PermanentError):
+    """Redis refused a command in a way that the same command will meet again.
+
+    Attributes:
+        operation: What was attempted (``get``, ``transition``, ``claim_task``, ...).
+        code: The redis-py exception's class (``ResponseError``, ``DataError``, ...).
+        message: What Redis or redis-py said.
     """
 
     def __init__(self, operation: str, code: str, message: str) -> None:

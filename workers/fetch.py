@@ -2,9 +2,11 @@
 
 Only hosts the settings allow are contacted (``*.`` matches any subdomain), redirects are not
 followed, and a download stops at the size cap. Only this module sees httpx's exceptions for
-these downloads: they leave through :func:`error_for_exception` and :func:`error_for_status`,
-raised ``from`` the original. URLs are never put in messages whole (their query carries the
-signature).
+these downloads: every class httpx raises (``InvalidURL``, ``StreamError`` and
+``CookieConflict`` are not ``HTTPError`` subclasses) is caught through the project's one httpx
+table, :data:`workers.upstream.translate.TRANSPORT_RULES`, and leaves through
+:func:`error_for_exception` or :func:`error_for_status`, raised ``from`` the original. URLs are
+never put in messages whole (their query carries the signature).
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ import httpx
 
 from config.settings import ResultsSettings
 from workers.errors import ResultExpired, ResultRefused, UpstreamUnavailable, WanqError
+from workers.upstream.translate import TRANSLATED_EXCEPTIONS, Outcome, rule_for
 
 CHUNK_BYTES: Final = 256 * 1024
 MAX_CONNECTIONS: Final = 50
+
+URL_ERRORS: Final = (httpx.InvalidURL, httpx.UnsupportedProtocol)
+"""httpx cannot use the URL itself: a result URL that fails so is refused, not retried."""
 
 EXPIRED_STATUSES: Final = frozenset({403, 404, 410})
 """OSS answers 403 once a signed URL has expired; 404 and 410 mean the object is gone."""
@@ -57,16 +63,20 @@ def error_for_status(index: int, url: str, status: int) -> WanqError:
     return ResultRefused(index, f"HTTP {status}", what)
 
 
-def error_for_exception(index: int, url: str, exc: httpx.HTTPError) -> WanqError:
+def error_for_exception(index: int, url: str, exc: Exception) -> WanqError:
     """The project error for an httpx failure of a result download.
 
-    Every transport failure is retryable (a download is idempotent); httpx's programming
-    errors (``InvalidURL``, ``UnsupportedProtocol``...) refuse the URL for good.
+    The table's rule for an idempotent call decides (a download is idempotent): a transport
+    failure is retryable, a programming error (``StreamError``, ``CookieConflict``...)
+    refuses the URL for good, and so does a URL httpx cannot use (:data:`URL_ERRORS`).
+
+    Raises:
+        KeyError: Not an httpx exception.
     """
     name = type(exc).__name__
-    if isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol):
-        return UpstreamUnavailable(name, f"GET {shown(url)}: {name}")
-    return ResultRefused(index, name, f"GET {shown(url)}")
+    if rule_for(exc).idempotent is Outcome.BUG or isinstance(exc, URL_ERRORS):
+        return ResultRefused(index, name, f"GET {shown(url)}")
+    return UpstreamUnavailable(name, f"GET {shown(url)}: {name}")
 
 
 class ResultFetcher:
@@ -103,6 +113,10 @@ class ResultFetcher:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ResultRefused(index, "NotHttp", f"not an http(s) URL: {shown(url)}")
+        try:
+            parts.port  # noqa: B018 (read for its check: a port that is not a number raises)
+        except ValueError as exc:
+            raise ResultRefused(index, "InvalidURL", f"bad port: {shown(url)}") from exc
         if not host_allowed(parts.hostname, self._allowed):
             raise ResultRefused(index, "HostNotAllowed", f"{parts.hostname} is not allowed")
 
@@ -130,6 +144,6 @@ class ResultFetcher:
                         raise ResultRefused(index, "TooLarge", f"more than {self._max_bytes} bytes")
                     digest.update(chunk)
                     sink.write(chunk)
-        except httpx.HTTPError as exc:
+        except TRANSLATED_EXCEPTIONS as exc:
             raise error_for_exception(index, url, exc) from exc
         return size, digest.hexdigest()

@@ -16,11 +16,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
-import redis
-
+from adapters.redis import redis_client
 from config.settings import Settings
 from workers.contract import JobStore
 from workers.fetch import ResultFetcher
+from workers.intents import Intents, RedisIntents
 from workers.limiter import Limiter, RedisLimiter
 from workers.storage import ObjectStore, S3Store
 from workers.upstream import DashScopeClient, SubmitResult, TaskPage, TaskResult, TaskStatus
@@ -80,6 +80,7 @@ class Runtime:
         objects: The object store.
         fetcher: The result downloader.
         scheduler: How follow-up tasks are sent.
+        intents: Open submit intents (what a reconciling submit must not take for its own).
         clock: Wall-clock time in epoch seconds (tests replace it).
         closers: Called by :meth:`close`, in order.
     """
@@ -91,6 +92,7 @@ class Runtime:
     objects: ObjectStore
     fetcher: Fetcher
     scheduler: Scheduler
+    intents: Intents
     clock: Callable[[], float] = time.time
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -102,20 +104,6 @@ class Runtime:
             except Exception:
                 _log.exception("closing a client failed")
         self.closers.clear()
-
-
-def redis_client(settings: Settings) -> redis.Redis:
-    """The process's Redis client for the job store and the limiter."""
-    pipeline = settings.pipeline
-    return redis.Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        decode_responses=True,
-        socket_timeout=pipeline.redis_socket_timeout_s,
-        socket_connect_timeout=pipeline.redis_connect_timeout_s,
-        socket_keepalive=True,
-        health_check_interval=pipeline.redis_health_check_interval_s,
-        retry_on_timeout=False,
-    )
 
 
 def build(settings: Settings, scheduler: Scheduler) -> Runtime:
@@ -132,6 +120,7 @@ def build(settings: Settings, scheduler: Scheduler) -> Runtime:
         objects=objects,
         fetcher=fetcher,
         scheduler=scheduler,
+        intents=RedisIntents(client, settings.key_prefix),
         closers=[upstream.close, fetcher.close, objects.close, client.close],
     )
 

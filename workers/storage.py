@@ -1,10 +1,10 @@
 """Object storage: a small protocol and its S3 implementation (boto3, any S3-compatible store).
 
-Only this module sees botocore's exceptions. :class:`S3Store` translates every one of them
-through one table, :data:`EXCEPTION_RULES` (walked along the exception's MRO) and, for the
-store's own answers (``ClientError``), :data:`CODE_RULES` then the HTTP status, into
+The client and the translation of botocore's exceptions are the project's one S3 adapter
+(:mod:`adapters.s3`, shared with producers and the local stack): :class:`S3Store` catches
+:data:`~adapters.s3.TRANSLATED_EXCEPTIONS` around every call and raises
 :class:`~workers.errors.StorageUnavailable` (retryable) or
-:class:`~workers.errors.StorageRejected` (permanent), raised ``from`` the original.
+:class:`~workers.errors.StorageRejected` (permanent) ``from`` the original.
 
 Retries are Celery's (declared once on the base task), so the boto3 client makes one attempt
 per call. Checksums are computed by wanqueue and sent as ``ChecksumSHA256`` when the settings
@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from enum import Enum
-from types import MappingProxyType
 from typing import IO, Any, Final, Protocol
 
-import boto3
-import botocore.exceptions as bce
-from botocore.config import Config
-
+from adapters.s3 import TRANSLATED_EXCEPTIONS, is_not_found, s3_client, translate
 from config.settings import S3Settings
-from workers.errors import StorageRejected, StorageUnavailable, WanqError
+from workers.errors import StorageRejected
 
 SHA256_METADATA: Final = "sha256"
 """User-metadata key holding an object's SHA-256 (hex)."""
-MAX_POOL_CONNECTIONS: Final = 50
 
 
 class ObjectStore(Protocol):
@@ -61,137 +55,11 @@ class ObjectStore(Protocol):
         """An object's bytes (StorageRejected ``TooLarge`` past ``max_bytes``)."""
 
 
-class Outcome(Enum):
-    """What a failure means for the caller."""
-
-    RETRYABLE = "retryable"
-    PERMANENT = "permanent"
-
-
-_R, _P = Outcome.RETRYABLE, Outcome.PERMANENT
-EXCEPTION_RULES: Final[Mapping[type[Exception], Outcome]] = MappingProxyType(
-    {
-        # The store could not be reached, or the exchange broke: try again later.
-        bce.ConnectionError: _R,  # EndpointConnectionError, ConnectTimeoutError, SSLError...
-        bce.HTTPClientError: _R,  # ReadTimeoutError, ConnectionClosedError, streaming errors
-        bce.IncompleteReadError: _R,
-        bce.ChecksumError: _R,  # the bytes were damaged on the way
-        bce.FlexibleChecksumError: _R,
-        bce.CredentialRetrievalError: _R,  # an instance-metadata hiccup
-        bce.MetadataRetrievalError: _R,
-        # Configuration and programming errors: the same call fails again.
-        bce.NoCredentialsError: _P,
-        bce.PartialCredentialsError: _P,
-        bce.ParamValidationError: _P,
-        bce.BotoCoreError: _P,
-        bce.UndefinedModelAttributeError: _P,  # a broken service model (not a BotoCoreError)
-        # The store answered: decided by its code, then by the HTTP status.
-        bce.ClientError: _P,
-    }
-)
-"""Every botocore exception, by its nearest listed class (MRO)."""
-
-CODE_RULES: Final[Mapping[str, Outcome]] = MappingProxyType(
-    {
-        "SlowDown": _R,
-        "Throttling": _R,
-        "RequestLimitExceeded": _R,
-        "InternalError": _R,
-        "ServiceUnavailable": _R,
-        "RequestTimeout": _R,
-        "BadDigest": _R,
-        "XAmzContentSHA256Mismatch": _R,
-        "NoSuchBucket": _P,
-        "NoSuchKey": _P,
-        "AccessDenied": _P,
-        "InvalidAccessKeyId": _P,
-        "SignatureDoesNotMatch": _P,
-        "InvalidBucketName": _P,
-        "InvalidRequest": _P,
-        "InvalidArgument": _P,
-    }
-)
-"""S3 error codes whose meaning does not follow from their HTTP status."""
-
-TRANSLATED_EXCEPTIONS: Final = (
-    bce.BotoCoreError,
-    bce.ClientError,
-    bce.UndefinedModelAttributeError,
-)
-"""What :class:`S3Store` catches around every boto3 call."""
-
-_NOT_FOUND: Final = frozenset({"404", "NoSuchKey", "NotFound"})
-
-
-def rule_for(exc: BaseException) -> Outcome:
-    """The table's outcome for an exception (nearest class of its MRO).
-
-    Raises:
-        KeyError: Not a botocore exception.
-    """
-    for cls in type(exc).__mro__:
-        if cls in EXCEPTION_RULES:
-            if issubclass(cls, bce.ClientError) and isinstance(exc, bce.ClientError):
-                return _client_error_rule(exc)
-            return EXCEPTION_RULES[cls]
-    raise KeyError(type(exc).__name__)
-
-
-def _client_error_rule(exc: bce.ClientError) -> Outcome:
-    code, status = _code_and_status(exc)
-    if code in CODE_RULES:
-        return CODE_RULES[code]
-    if status is not None and (status >= 500 or status in (408, 429)):
-        return _R
-    return _P
-
-
-def _code_and_status(exc: bce.ClientError) -> tuple[str, int | None]:
-    response: Mapping[str, Any] = getattr(exc, "response", {}) or {}
-    code = str(response.get("Error", {}).get("Code") or "Unknown")
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code, status if isinstance(status, int) else None
-
-
-def translate(exc: Exception, operation: str) -> WanqError:
-    """The project error for a botocore exception (raise it ``from exc``)."""
-    if isinstance(exc, bce.ClientError):
-        code, _ = _code_and_status(exc)
-    else:
-        code = type(exc).__name__
-    message = str(exc)[:500]
-    if rule_for(exc) is Outcome.RETRYABLE:
-        return StorageUnavailable(operation, f"{code}: {message}")
-    return StorageRejected(operation, code, message)
-
-
-def s3_client(s3: S3Settings) -> Any:
-    """A boto3 S3 client for the settings (one per process; boto3 clients are thread-safe)."""
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint_url,
-        region_name=s3.region,
-        aws_access_key_id=s3.access_key_id.get_secret_value() if s3.access_key_id else None,
-        aws_secret_access_key=(
-            s3.secret_access_key.get_secret_value() if s3.secret_access_key else None
-        ),
-        config=Config(
-            s3={"addressing_style": s3.addressing_style},
-            connect_timeout=s3.connect_timeout_s,
-            read_timeout=s3.read_timeout_s,
-            retries={"mode": "standard", "total_max_attempts": 1},
-            max_pool_connections=MAX_POOL_CONNECTIONS,
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
-
-
 class S3Store:
     """:class:`ObjectStore` on an S3-compatible endpoint.
 
     Args:
-        client: A boto3 S3 client (see :func:`s3_client`).
+        client: A boto3 S3 client (see :func:`adapters.s3.s3_client`).
         bucket: The results bucket.
         checksum_sha256: Send ``ChecksumSHA256`` on puts (the store verifies it).
     """
@@ -223,7 +91,7 @@ class S3Store:
         try:
             head = self._client.head_object(Bucket=self._bucket, Key=key)
         except TRANSLATED_EXCEPTIONS as exc:
-            if isinstance(exc, bce.ClientError) and _code_and_status(exc)[0] in _NOT_FOUND:
+            if is_not_found(exc):
                 return None
             raise translate(exc, "head_object") from exc
         metadata: Mapping[str, str] = head.get("Metadata") or {}

@@ -3,12 +3,16 @@
 Retry policy is declared once, on :class:`PipelineTask`: a :class:`RetryableError` is retried
 with exponential backoff and jitter, up to ``pipeline.max_retries``; a task that fails for
 good (retries exhausted, or an error outside the tree) ends its job FAILED through
-``on_failure``. Waiting for capacity or for a poll is not a retry: the pipeline schedules a
-new message through the runtime's scheduler (:class:`workers.app.CeleryScheduler`).
+``on_failure``. Redis connection failures inside a task count as retryable
+(:mod:`workers.redis_errors`). Waiting for capacity or for a poll is not a retry: the pipeline
+schedules a new message through the runtime's scheduler (:class:`workers.app.CeleryScheduler`).
+Acknowledging late and rejecting on a lost worker come from the app's configuration
+(``task_acks_late``, ``task_reject_on_worker_lost``), not from the task class.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task
@@ -20,6 +24,9 @@ from workers.contract.names import TASK_CANCEL, TASK_POLL, TASK_STORE, TASK_SUBM
 from workers.errors import RetryableError
 from workers.pipeline import cancel, poll, store, submit
 from workers.pipeline.outcomes import fail
+from workers.redis_errors import translated
+
+_log = logging.getLogger(__name__)
 
 
 class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
@@ -30,37 +37,56 @@ class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
     retry_backoff_max = max_retry_backoff_s(settings)
     retry_jitter = True
     max_retries = settings.pipeline.max_retries
-    acks_late = True
-    reject_on_worker_lost = True
     fails_job = True
     """Whether a task that fails for good ends its job (not so for a cancel request)."""
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        """End the job FAILED with the error's code (or ``SubmitOutcomeUnknown``)."""
-        if self.fails_job and args:
-            fail(runtime.current(), str(args[0]), exc)
+        """End the job FAILED with the error's code (or ``SubmitOutcomeUnknown``).
+
+        If that fails too (Redis is down), the job is left as it is, non-terminal, and said
+        so loudly: nothing else will end it until a sweeper of stuck jobs exists.
+        """
+        if not (self.fails_job and args):
+            return
+        job_id = str(args[0])
+        try:
+            fail(runtime.current(), job_id, exc)
+        except Exception:
+            _log.critical(
+                "job %s: task %s failed for good (%s: %s) and the job could not be ended; "
+                "it stays non-terminal",
+                job_id,
+                self.name,
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+            )
 
 
-def _submit(job_id: str) -> None:
-    """Submit a job upstream (at most once)."""
-    submit.submit(runtime.current(), job_id)
+def _submit(job_id: str, waits: str = "0") -> None:
+    """Submit a job upstream (at most once); ``waits``: times it already waited for capacity."""
+    with translated("submit"):
+        submit.submit(runtime.current(), job_id, waits=int(waits))
 
 
 def _poll(job_id: str, token: str) -> None:
     """Check a job's upstream task once."""
-    poll.poll(runtime.current(), job_id, token)
+    with translated("poll"):
+        poll.poll(runtime.current(), job_id, token)
 
 
 def _store(job_id: str) -> None:
     """Copy a job's results to object storage."""
-    store.store(runtime.current(), job_id)
+    with translated("store"):
+        store.store(runtime.current(), job_id)
 
 
 def _cancel(job_id: str) -> dict[str, Any]:
     """Cancel a job the upstream has not started; returns the outcome (JSON)."""
-    return cancel.cancel(runtime.current(), job_id).as_dict()
+    with translated("cancel"):
+        return cancel.cancel(runtime.current(), job_id).as_dict()
 
 
 # Registered without decorators: Celery's are untyped, the plain functions stay typed.

@@ -1,6 +1,6 @@
 """Helpers for tests that drive a real emulator subprocess.
 
-`RunningEmulator` extends emulator.process.EmulatorProcess with the admin calls tests need
+`RunningEmulator` extends devstack.emulator.EmulatorProcess with the admin calls tests need
 (configuration at run time, outages) and small conveniences (auth headers, an API client).
 `wait_for` polls a condition with a deadline, so no test sleeps a fixed time to wait for work.
 """
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 from PIL import Image
 
-from emulator.process import EmulatorProcess
+from devstack.emulator import EmulatorProcess
 
 T = TypeVar("T")
 

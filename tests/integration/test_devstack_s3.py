@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from pydantic import SecretStr
 
-from config import Settings
+from config import S3Settings, Settings
 from devstack.constants import S3_LOCAL_ACCESS_KEY_ID, S3_LOCAL_SECRET_ACCESS_KEY
 from devstack.procs import port_open
 from devstack.s3 import S3Handle, ensure_s3
@@ -70,3 +73,17 @@ def test_another_region_and_bucket_and_the_server_stops_with_the_handle() -> Non
         address = urlsplit(handle.endpoint_url)
     assert address.hostname is not None and address.port is not None
     assert not port_open(address.hostname, address.port)
+
+
+def test_a_server_without_a_log_path_leaves_no_descriptor_or_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    before = len(os.listdir("/proc/self/fd"))
+    with ensure_s3(Settings(s3=S3Settings(bucket="leaks"))) as handle:
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("wanq-moto-")]
+        client = handle.client()
+        assert client.head_bucket(Bucket="leaks")
+        client.close()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("wanq-moto-")] == []
+    assert len(os.listdir("/proc/self/fd")) <= before

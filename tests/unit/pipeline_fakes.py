@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from config import PipelineSettings, S3Settings, Settings, UpstreamSettings
 from workers.contract import EditRequest, JobRecord, JobStore
+from workers.intents import RedisIntents
 from workers.limiter import RedisLimiter
 from workers.runtime import Runtime
 from workers.upstream import SubmitResult, TaskPage, TaskResult, TaskStatus, TaskSummary
@@ -171,17 +172,20 @@ class Clock:
 
 
 def make_runtime(client: redis.Redis, prefix: str, settings: Settings | None = None) -> Runtime:
-    """A Runtime on the test's Redis prefix, with fakes around it."""
+    """A Runtime on the test's Redis prefix, with fakes around it; the limiter reads the
+    runtime's settable clock (``rt.clock.now``), so lease expiry needs no sleeping."""
     settings = settings or unit_settings()
+    clock = Clock()
     return Runtime(
         settings=settings,
         store=JobStore(client, prefix, job_ttl_s=settings.pipeline.job_ttl_s),
-        limiter=RedisLimiter(client, prefix, settings.pipeline),
+        limiter=RedisLimiter(client, prefix, settings.pipeline, clock=clock),
         upstream=FakeUpstream(),
         objects=FakeObjects(),
         fetcher=FakeFetcher(),
         scheduler=RecordingScheduler(),
-        clock=Clock(),
+        intents=RedisIntents(client, prefix),
+        clock=clock,
     )
 
 

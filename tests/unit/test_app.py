@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import kombu.exceptions
 import pytest
 import redis
 
@@ -14,7 +15,7 @@ from workers import runtime, tasks
 from workers.app import CeleryScheduler, app
 from workers.contract import JobState
 from workers.contract.names import TASK_CANCEL, TASK_POLL, TASK_QUEUES, TASK_STORE, TASK_SUBMIT
-from workers.errors import RetryableError, UpstreamUnavailable
+from workers.errors import RedisUnavailable, RetryableError, UpstreamUnavailable
 from workers.upstream import SubmitResult
 
 
@@ -115,3 +116,60 @@ def test_retries_run_out_and_end_the_job(installed: Any) -> None:
     stored = installed.store.get(job.job_id)
     assert stored is not None and stored.state is JobState.FAILED
     assert stored.error_code == "ConnectError" and stored.attempts == max_retries + 1
+
+
+class DeadBroker:
+    def send_task(self, name: str, args: list[str], countdown: float | None) -> None:
+        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379")
+
+
+def test_a_broker_that_does_not_answer_is_retryable() -> None:
+    scheduler = CeleryScheduler(DeadBroker(), max_countdown_s=30.0)  # type: ignore[arg-type]
+    with pytest.raises(RedisUnavailable) as info:
+        scheduler.later(TASK_POLL, "j", "t", countdown_s=5.0)
+    assert isinstance(info.value, RetryableError)
+    assert isinstance(info.value.__cause__, kombu.exceptions.OperationalError)
+
+
+def test_redis_down_inside_a_task_is_retried_not_failed(
+    installed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = new_job(installed)
+    down = iter([redis.exceptions.ConnectionError("refused")])
+
+    def flaky_get(job_id: str) -> Any:
+        error = next(down, None)
+        if error is not None:
+            raise error
+        return real_get(job_id)
+
+    real_get = installed.store.get
+    monkeypatch.setattr(installed.store, "get", flaky_get)
+    installed.upstream.submits.append(SubmitResult(task_id="t-1"))
+    result = tasks.submit_task.apply(args=[job.job_id])
+    assert result.successful()  # retried once, then submitted
+    stored = real_get(job.job_id)
+    assert stored is not None and stored.state is JobState.PENDING
+
+
+def test_a_job_that_cannot_be_failed_is_reported_loudly(
+    installed: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = new_job(installed)
+
+    def redis_down(*args: Any, **kwargs: Any) -> None:
+        raise RedisUnavailable("get", "ConnectionError: refused")
+
+    monkeypatch.setattr(tasks, "fail", redis_down)
+    installed.upstream.submits.append(KeyError("bug"))
+    result = tasks.submit_task.apply(args=[job.job_id])
+    assert result.failed()
+    [record] = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert job.job_id in record.getMessage() and "non-terminal" in record.getMessage()
+
+
+def test_the_base_task_leaves_acks_to_the_configuration() -> None:
+    assert "acks_late" not in vars(tasks.PipelineTask)
+    assert "reject_on_worker_lost" not in vars(tasks.PipelineTask)
+    assert tasks.submit_task.acks_late and tasks.submit_task.reject_on_worker_lost
+    assert not hasattr(app_module, "_log")

@@ -7,7 +7,12 @@ from celery import Celery
 from pydantic import SecretStr
 
 from config import PipelineSettings, Settings, UpstreamSettings
-from config.celery import celery_config, longest_countdown_s, submit_settle_s
+from config.celery import (
+    celery_config,
+    longest_countdown_s,
+    reconcile_after_s,
+    submit_settle_s,
+)
 from workers.contract.names import QUEUES, TASK_QUEUES
 
 
@@ -42,7 +47,8 @@ def test_the_workload_settings() -> None:
 def test_every_countdown_is_inside_the_visibility_timeout() -> None:
     s = settings()
     assert submit_settle_s(s) == 10 + 5 + 30 + 30 + 30
-    assert longest_countdown_s(s) == submit_settle_s(s)
+    assert reconcile_after_s(s) == submit_settle_s(s) + 30
+    assert longest_countdown_s(s) == reconcile_after_s(s)
     with pytest.raises(ValueError, match="visibility_timeout_s"):
         celery_config(settings(visibility_timeout_s=60), TASK_QUEUES)
     with pytest.raises(ValueError, match="visibility_timeout_s"):
@@ -61,6 +67,22 @@ def test_every_countdown_is_inside_the_visibility_timeout() -> None:
     assert (
         celery_config(short, TASK_QUEUES)["broker_transport_options"]["unacked_restore_interval"]
         == 1
+    )
+
+
+def test_a_lease_must_outlive_a_dead_workers_messages() -> None:
+    s = settings()
+    longest = longest_countdown_s(s)
+    assert s.pipeline.lease_ttl_s > s.pipeline.visibility_timeout_s + longest  # the defaults
+    celery_config(settings(lease_ttl_s=3600 + longest + 1), TASK_QUEUES)
+    for lease_ttl_s in (600.0, 3600 + longest):
+        with pytest.raises(ValueError, match=r"lease_ttl_s .*visibility_timeout_s"):
+            celery_config(settings(lease_ttl_s=lease_ttl_s), TASK_QUEUES)
+
+
+def test_no_setting_without_effect_on_the_threads_pool() -> None:
+    assert "worker_cancel_long_running_tasks_on_connection_loss" not in celery_config(
+        settings(), TASK_QUEUES
     )
 
 

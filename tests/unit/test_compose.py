@@ -202,3 +202,25 @@ def test_the_image_runs_as_a_non_root_user_from_python_3_11_slim() -> None:
     include = PYPROJECT_TOML["tool"]["setuptools"]["packages"]["find"]["include"]
     packages = {pattern.rstrip("*") for pattern in include}
     assert packages <= copied, "the Dockerfile must copy every package pip installs"
+
+
+def test_flower_gets_the_broker_and_its_auth_only() -> None:
+    flower = SERVICES["flower"]
+    assert "env_file" not in flower, "Flower must not receive the workers' .env"
+    env = _environment(flower)
+    assert set(env) == {"WANQ_REDIS_URL", "WANQ_KEY_PREFIX", "FLOWER_BASIC_AUTH"}
+    assert urlsplit(INTERPOLATION.sub("", env["WANQ_REDIS_URL"])).hostname == "redis"
+
+
+def test_runtime_dependencies_hold_no_dev_tools_and_the_emulator_image_has_its_extra() -> None:
+    runtime = _requirement_names(PYPROJECT["dependencies"])
+    assert not runtime & {"moto", "fastapi", "uvicorn", "pytest", "ruff", "mypy"}
+    extras = PYPROJECT["optional-dependencies"]
+    assert _requirement_names(extras["emulator"]) == {"fastapi", "uvicorn"}
+    assert {"wanqueue", "moto"} <= _requirement_names(extras["demo"])
+    assert "wanqueue[emulator]" in extras["demo"] and "wanqueue[demo]" in extras["dev"]
+    emulator = SERVICES["emulator"]
+    assert emulator["build"]["args"]["EXTRAS"] == "emulator"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG EXTRAS=", dockerfile, re.MULTILINE)
+    assert "${EXTRAS:+" in dockerfile

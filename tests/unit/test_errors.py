@@ -15,12 +15,14 @@ SAMPLES: list[WanqError] = [
     errors.UpstreamThrottled("Throttling", "slow down", "rid", 429, 1.5),
     errors.UpstreamUnavailable("Timeout", "no answer", None, None),
     errors.StorageUnavailable("put_object", "EndpointConnectionError"),
+    errors.RedisUnavailable("send_task", "ConnectionError: refused"),
     errors.InputInvalid("size", "must be 1K or 2K", "3K"),
     errors.UpstreamRejected("InvalidParameter", "bad", "rid", 400),
     errors.UpstreamAuthFailed("InvalidApiKey", "bad key", "rid", 401),
     errors.ResultExpired(0, "https://oss/x.png answered HTTP 403"),
     errors.ResultRefused(1, "TooLarge", "more than 10 bytes"),
     errors.StorageRejected("put_object", "NoSuchBucket", "no bucket"),
+    errors.RedisRejected("transition", "ResponseError", "ERR user_script:1: bad"),
     errors.SubmitAmbiguous("ReadTimeout", "lost", "rid"),
 ]
 

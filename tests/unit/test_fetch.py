@@ -11,6 +11,7 @@ import pytest
 from config import ResultsSettings
 from workers.errors import ResultExpired, ResultRefused, UpstreamUnavailable
 from workers.fetch import ResultFetcher, host_allowed, shown
+from workers.upstream.translate import TRANSLATED_EXCEPTIONS
 
 DATA = b"\x89PNG" + b"x" * 1000
 URL = "https://dashscope-result.oss-cn-singapore.aliyuncs.com/1.png?Expires=1&Signature=SECRET"
@@ -93,3 +94,51 @@ def test_transport_errors_are_retryable_and_chained() -> None:
 
 def test_shown_drops_the_signature() -> None:
     assert shown(URL) == URL.split("?")[0]
+
+
+def _raising(exc: Exception) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return httpx.MockTransport(handler)
+
+
+def test_a_port_that_is_not_a_number_is_refused_before_any_request() -> None:
+    called: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: called.append(request) or httpx.Response(200))
+    with pytest.raises(ResultRefused) as caught:
+        fetcher(transport).fetch(0, "https://a.aliyuncs.com:abc/x.png", io.BytesIO())
+    assert caught.value.reason == "InvalidURL" and called == []
+
+
+@pytest.mark.parametrize(
+    ("exc", "error"),
+    [
+        # Not httpx.HTTPError subclasses: they used to escape untranslated.
+        (httpx.InvalidURL("Invalid port: 'abc'"), ResultRefused),
+        (httpx.StreamConsumed(), ResultRefused),
+        (httpx.StreamClosed(), ResultRefused),
+        (httpx.ResponseNotRead(), ResultRefused),
+        (httpx.CookieConflict("two cookies"), ResultRefused),
+        # Transport failures of an idempotent download: try again.
+        (httpx.ReadTimeout("slow"), UpstreamUnavailable),
+        (httpx.RemoteProtocolError("cut"), UpstreamUnavailable),
+        (httpx.UnsupportedProtocol("gopher"), ResultRefused),
+    ],
+)
+def test_every_httpx_exception_is_translated_through_the_table(
+    exc: Exception, error: type[Exception]
+) -> None:
+    with pytest.raises(error) as caught:
+        fetcher(_raising(exc)).fetch(2, URL, io.BytesIO())
+    assert caught.value.__cause__ is exc
+    assert "SECRET" not in str(caught.value)
+
+
+def test_every_class_httpx_exports_is_caught() -> None:
+    exported = [
+        value
+        for name in httpx.__all__
+        if isinstance(value := getattr(httpx, name), type) and issubclass(value, Exception)
+    ]
+    assert [cls for cls in exported if not issubclass(cls, TRANSLATED_EXCEPTIONS)] == []

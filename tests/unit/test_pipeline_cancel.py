@@ -86,3 +86,35 @@ def test_running_is_refused_with_a_reason(rt: Runtime, state: JobState) -> None:
 def test_no_such_job(rt: Runtime) -> None:
     outcome = cancel(rt, "0" * 32)
     assert not outcome.canceled and outcome.state is None and outcome.reason == "no such job"
+
+
+def stale_get(rt: Runtime, monkeypatch: pytest.MonkeyPatch, job_id: str) -> None:
+    """Make the next ``store.get`` of the job answer what it held now (a cancel that loaded
+    the record just before a submit took the gate)."""
+    stale = rt.store.get(job_id)
+    real_get = rt.store.get
+    calls = iter([stale])
+    monkeypatch.setattr(rt.store, "get", lambda jid: next(calls, None) or real_get(jid))
+
+
+@pytest.mark.parametrize("retried", [False, True])
+def test_a_cancel_never_overtakes_a_submit_that_took_the_gate(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, retried: bool
+) -> None:
+    job = new_job(rt)
+    if retried:  # SUBMITTING without intent: a failed attempt awaiting its retry
+        assert rt.store.begin_submit(job.job_id) and rt.store.clear_intent(job.job_id)
+    stale_get(rt, monkeypatch, job.job_id)
+    assert rt.store.begin_submit(job.job_id)  # the submit wins the gate and is posting
+    outcome = cancel(rt, job.job_id)
+    assert not outcome.canceled and outcome.state is JobState.SUBMITTING
+    stored = rt.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.SUBMITTING
+    assert rt.store.attach_task(job.job_id, "task-1", None)  # its task is followed
+
+
+def test_a_canceled_job_holds_the_gate_against_a_late_submit(rt: Runtime) -> None:
+    job = new_job(rt)
+    assert rt.store.begin_submit(job.job_id) and rt.store.clear_intent(job.job_id)
+    assert cancel(rt, job.job_id).canceled
+    assert not rt.store.begin_submit(job.job_id)

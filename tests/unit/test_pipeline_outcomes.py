@@ -8,8 +8,14 @@ import redis
 from tests.unit.pipeline_fakes import make_runtime, new_job
 from workers.contract import JobState
 from workers.contract.names import TASK_POLL
-from workers.errors import InputInvalid, StorageUnavailable, UpstreamRejected
-from workers.pipeline.outcomes import error_fields, fail, schedule_poll
+from workers.errors import InputInvalid, RedisUnavailable, StorageUnavailable, UpstreamRejected
+from workers.pipeline.outcomes import (
+    error_fields,
+    fail,
+    finish,
+    schedule_poll,
+    without_url_queries,
+)
 from workers.runtime import Runtime
 
 
@@ -53,3 +59,38 @@ def test_schedule_poll_sends_first_then_swaps(rt: Runtime) -> None:
     assert args == (job.job_id, stored.poll_token)
     assert not schedule_poll(rt, job.job_id, "stale", 1.0)  # superseded chain
     assert len(rt.scheduler.of(TASK_POLL)) == 2  # sent, and will be dropped on arrival
+
+
+def test_recorded_messages_never_keep_url_queries(rt: Runtime) -> None:
+    presigned = (
+        "https://bucket.oss-ap-southeast-1.aliyuncs.com/in/a.png"
+        "?OSSAccessKeyId=LTAI&Expires=1&Signature=abc%3D&security-token=CAIS"
+    )
+    rejected = UpstreamRejected("InvalidParameter", f"cannot download {presigned}, sorry", "r", 400)
+    code, message = error_fields(rejected)
+    assert code == "InvalidParameter"
+    assert "Signature" not in message and "security-token" not in message
+    assert "https://bucket.oss-ap-southeast-1.aliyuncs.com/in/a.png" in message
+    job = new_job(rt)
+    finish(rt, job, JobState.FAILED, code="X", message=f"see {presigned}#frag and s3://b/k?v=1")
+    stored = rt.store.get(job.job_id)
+    assert stored is not None
+    assert stored.error_message == (
+        "see https://bucket.oss-ap-southeast-1.aliyuncs.com/in/a.png and s3://b/k"
+    )
+    assert without_url_queries("no url? fine?") == "no url? fine?"
+
+
+def test_a_poll_out_of_retries_polls_on_instead_of_failing(rt: Runtime) -> None:
+    job = new_job(rt)
+    assert rt.store.begin_submit(job.job_id)
+    assert rt.store.attach_task(job.job_id, "task-1", None)
+    fail(rt, job.job_id, RedisUnavailable("get", "ConnectionError: refused"))
+    stored = rt.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.PENDING
+    [(args, countdown)] = rt.scheduler.of(TASK_POLL)
+    assert args == (job.job_id, stored.poll_token)
+    assert countdown == rt.settings.pipeline.max_poll_interval_s
+    fail(rt, job.job_id, KeyError("bug"))  # not retryable: a bug ends it
+    ended = rt.store.get(job.job_id)
+    assert ended is not None and ended.state is JobState.FAILED

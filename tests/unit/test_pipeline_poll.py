@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.unit.pipeline_fakes import make_runtime, new_job, task_result
+from tests.unit.pipeline_fakes import make_runtime, new_job, task_result, unit_settings
 from workers.contract import JobRecord, JobState
 from workers.contract.names import TASK_POLL, TASK_STORE
 from workers.errors import UpstreamThrottled, UpstreamUnavailable
@@ -119,12 +119,38 @@ def test_throttled_queries_poll_again_without_a_retry(rt: Runtime) -> None:
     assert current(rt, job).state is JobState.PENDING
 
 
-def test_unavailable_queries_are_retried_by_celery(rt: Runtime) -> None:
+@pytest.mark.parametrize(
+    "error",
+    [UpstreamThrottled("Throttling", "qps"), UpstreamUnavailable("ReadTimeout", "slow")],
+)
+def test_an_unread_status_still_renews_the_lease(
+    redis_client: redis.Redis, redis_prefix: str, error: Exception
+) -> None:
+    rt = make_runtime(redis_client, redis_prefix, unit_settings(max_in_flight=1))
+    job, token = pending_job(rt)
+    ttl_s = rt.settings.pipeline.lease_ttl_s
+    rt.clock.now += ttl_s - 100  # close to running out
+    rt.upstream.fetches.append(error)
+    poll(rt, job.job_id, token)
+    rt.clock.now += 200  # past the first lease, inside the renewed one
+    assert rt.limiter.try_acquire("default", MODEL, "another") is not None  # still held
+
+
+def test_an_unreadable_status_is_polled_until_the_task_outlives_24h(rt: Runtime) -> None:
     job, token = pending_job(rt)
     rt.upstream.fetches.append(UpstreamUnavailable("ReadTimeout", "slow"))
-    with pytest.raises(UpstreamUnavailable):
-        poll(rt, job.job_id, token)
-    assert current(rt, job).poll_token == token  # the retry carries the same token
+    poll(rt, job.job_id, token)  # no retry spent: polled again later
+    stored = current(rt, job)
+    assert stored.state is JobState.PENDING and stored.poll_token != token
+    [(args, countdown)] = rt.scheduler.of(TASK_POLL)
+    assert args == (job.job_id, stored.poll_token)
+    assert 0 < countdown <= rt.settings.pipeline.max_poll_interval_s
+    rt.clock.now = job.timestamps[JobState.PENDING] + 24 * 3600 + 1
+    rt.upstream.fetches.append(UpstreamUnavailable("HTTP 503", "down"))
+    poll(rt, job.job_id, stored.poll_token or "")
+    expired = current(rt, job)
+    assert expired.state is JobState.EXPIRED and "24 h" in (expired.error_message or "")
+    assert rt.limiter.in_flight("default", MODEL) == 0
 
 
 def test_terminal_missing_and_taskless_jobs_are_not_polled(rt: Runtime) -> None:

@@ -7,10 +7,11 @@ import redis
 
 from tests.unit.pipeline_fakes import make_runtime, new_job, page, summary, unit_settings
 from workers.contract import JobRecord, JobState
+from workers.contract.names import TASK_SUBMIT
 from workers.errors import UpstreamUnavailable
 from workers.pipeline.reconcile import _wall_clock, reconcile
 from workers.runtime import Runtime
-from workers.upstream import TaskPage
+from workers.upstream import TaskPage, TaskSummary
 
 
 @pytest.fixture
@@ -102,3 +103,51 @@ def test_unit_settings_settle_time() -> None:
     from config.celery import submit_settle_s
 
     assert submit_settle_s(unit_settings()) == 5.0
+
+
+def test_lists_only_once_concurrent_submits_had_time_to_link(rt: Runtime) -> None:
+    job = interrupted(rt)
+    assert job.intent_at is not None
+    rt.clock.now = job.intent_at + 5.5  # settled (5 s), but not one read timeout (1 s) more
+    assert reconcile(rt, job) is None
+    assert rt.upstream.calls == []
+    [(args, countdown)] = rt.scheduler.of(TASK_SUBMIT)
+    assert args == (job.job_id,) and countdown == pytest.approx(0.5)
+
+
+def test_another_open_intent_in_the_window_blocks_adoption(rt: Runtime) -> None:
+    rival = new_job(rt)
+    rt.intents.open("default", "wan2.7-image", rival.job_id)  # its submit is in progress
+    job = interrupted(rt)
+    assert job.intent_at is not None
+    rt.upstream.pages.append(page(summary("t-whose", job.intent_at + 0.5)))
+    assert reconcile(rt, job) is None
+    ended = rt.store.get(job.job_id)
+    assert ended is not None and ended.error_code == "SubmitOutcomeUnknown"
+    assert rival.job_id in (ended.error_message or "")
+    assert rt.store.task_owner("t-whose") is None  # left for its owner
+    assert rt.store.stat("orphan_suspects") == 1
+
+
+def test_a_closed_intent_does_not_block_adoption(rt: Runtime) -> None:
+    rival = new_job(rt)
+    rt.intents.open("default", "wan2.7-image", rival.job_id)
+    rt.intents.close("default", "wan2.7-image", rival.job_id)  # its task was linked
+    rt.intents.open("default", "wan2.6-image", rival.job_id)  # another model: no rival
+    job = interrupted(rt)
+    assert job.intent_at is not None
+    rt.upstream.pages.append(page(summary("t-mine", job.intent_at + 0.5)))
+    assert reconcile(rt, job) == ("t-mine", "req-t-mine")
+
+
+def test_a_task_without_a_creation_time_is_never_adopted_by_elimination(rt: Runtime) -> None:
+    job = interrupted(rt)
+    undated = TaskSummary.model_validate(
+        {"task_id": "t-undated", "status": "PENDING", "model_name": "wan2.7-image"}
+    )
+    assert undated.gmt_create is None
+    rt.upstream.pages.append(page(undated))
+    assert reconcile(rt, job) is None
+    ended = rt.store.get(job.job_id)
+    assert ended is not None and ended.error_code == "SubmitOutcomeUnknown"
+    assert rt.store.task_owner("t-undated") is None

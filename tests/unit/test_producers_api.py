@@ -18,10 +18,10 @@ import redis
 from PIL import Image
 from pydantic import SecretStr
 
+from adapters.redis import redis_client
 from config import Settings, UpstreamSettings
 from devstack.procs import free_port
 from producers import BrokerUnavailable, CancelStatus, JobNotFound, WanQueue
-from producers.api import redis_client
 from producers.sender import CelerySender
 from producers.staging import S3Stager
 from workers.contract import EditRequest, JobState, JobStore, JobUsage

@@ -209,3 +209,17 @@ def test_usage_errors(settings: Settings) -> None:
     with pytest.raises(SystemExit) as info:
         main(["cancel"], settings=settings)
     assert info.value.code == 2
+
+
+def test_one_flower_launcher_and_its_refusal_is_in_the_error_tree() -> None:
+    import devstack.flower
+    from producers.errors import FlowerRefused
+    from workers.errors import PermanentError
+
+    assert devstack.flower.flower_argv is flower_module.flower_argv
+    assert devstack.flower.FLOWER_AUTH_ENV == flower_module.FLOWER_AUTH_ENV
+    assert issubclass(FlowerRefused, PermanentError)
+    refused = FlowerRefused("set WANQ_FLOWER__PASSWORD")
+    assert type(refused)(*refused.args).message == refused.message  # survives the queue
+    with pytest.raises(FlowerRefused, match="WANQ_FLOWER__PASSWORD"):
+        flower_module.basic_auth(Settings())

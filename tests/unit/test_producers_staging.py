@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import inspect
 import io
 import os
 import uuid
@@ -13,17 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions as bce
 import pytest
 from PIL import Image
 from pydantic import SecretStr
 
+from adapters import s3 as adapters_s3
+from adapters.redis import redis_client
+from adapters.s3 import s3_client
 from config import InputsSettings, S3Settings, Settings
 from devstack.procs import free_port
 from devstack.s3 import S3Handle, ensure_s3
 from producers import WanQueue
-from producers.api import redis_client
-from producers.s3 import EXCEPTION_RULES, S3Objects, is_retryable, s3_client, translate
+from producers import s3 as producers_s3
+from producers.s3 import S3Objects
 from producers.sender import CelerySender
 from producers.staging import S3Stager
 from workers.contract import EditRequest, JobStore
@@ -87,8 +88,25 @@ def test_urls_s3_and_small_data_uris_pass_through_without_a_client(settings: Set
     stager = S3Stager.from_settings(settings, S3Objects(BUCKET, no_client))
     small = _data_uri(_image(noisy=False))
     assert len(small) < INLINE_MAX_BYTES
-    request = _request("https://cdn.test/a.png", "s3://other/in/b.png", small)
+    staged_input = f"s3://{BUCKET}/{settings.s3.inputs_prefix}b.png"
+    request = _request("https://cdn.test/a.png", staged_input, small)
     assert stager.stage(request) is request
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "s3://other/in/b.png",  # another bucket the workers may be able to read
+        f"s3://{BUCKET}/results/job/0.png",  # the bucket, outside the inputs
+        f"s3://{BUCKET}/inputs/../results/job/0.png",
+    ],
+)
+def test_s3_sources_outside_the_staged_inputs_are_refused(settings: Settings, source: str) -> None:
+    stager = S3Stager.from_settings(settings)
+    with pytest.raises(InputInvalid, match=r"images\[1\]: an s3 ") as caught:
+        stager.stage(_request("https://cdn.test/a.png", source))
+    assert caught.value.field == "images[1]"
+    stager.close()
 
 
 def test_large_data_uris_and_local_files_are_staged_by_content(
@@ -151,28 +169,11 @@ def test_store_failures_are_translated(settings: Settings) -> None:
         S3Objects.from_settings(dead_s3).exists("k")
 
 
-def test_the_error_table_covers_every_botocore_exception() -> None:
-    classes = [
-        cls
-        for _, cls in inspect.getmembers(bce, inspect.isclass)
-        if issubclass(cls, bce.BotoCoreError | bce.ClientError)
-    ]
-    assert all(issubclass(cls, bce.BotoCoreError | bce.ClientError) for cls in EXCEPTION_RULES)
-    for cls in classes:
-        assert any(issubclass(cls, ruled) for ruled in EXCEPTION_RULES), cls
-
-    def client_error(code: str, status: int) -> bce.ClientError:
-        response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-        return bce.ClientError(response, "PutObject")
-
-    assert is_retryable(client_error("SlowDown", 503))
-    assert not is_retryable(client_error("AccessDenied", 403))
-    assert isinstance(translate(client_error("AccessDenied", 403), "put"), StorageRejected)
-    assert isinstance(
-        translate(bce.EndpointConnectionError(endpoint_url="x"), "put"), StorageUnavailable
-    )
-    with pytest.raises(KeyError):
-        is_retryable(ValueError("not botocore"))
+def test_producers_translate_through_the_shared_adapter() -> None:
+    # One table for every side: the producer's module has none of its own.
+    assert not hasattr(producers_s3, "EXCEPTION_RULES")
+    assert producers_s3.translate is adapters_s3.translate
+    assert producers_s3.TRANSLATED_EXCEPTIONS is adapters_s3.TRANSLATED_EXCEPTIONS
 
 
 def test_a_queue_without_s3_settings_still_takes_url_jobs(settings: Settings) -> None:

@@ -1,10 +1,12 @@
-"""S3Store and its translation table (botocore's Stubber; a closed port for connection errors)."""
+"""S3Store on the shared S3 adapter (botocore's Stubber; a closed port for connection errors).
+
+The translation table itself is tested in test_adapters_s3.py.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import inspect
 import io
 from typing import Any
 
@@ -14,17 +16,10 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from pydantic import SecretStr
 
+from adapters.s3 import s3_client
 from config import S3Settings
 from workers.errors import StorageRejected, StorageUnavailable
-from workers.storage import (
-    CODE_RULES,
-    EXCEPTION_RULES,
-    Outcome,
-    S3Store,
-    rule_for,
-    s3_client,
-    translate,
-)
+from workers.storage import S3Store
 
 SETTINGS = S3Settings(
     endpoint_url="http://127.0.0.1:1",
@@ -36,73 +31,6 @@ SETTINGS = S3Settings(
 )
 DATA = b"\x89PNG\r\n\x1a\n fake"
 SHA = hashlib.sha256(DATA).hexdigest()
-
-
-def botocore_exceptions() -> list[type[Exception]]:
-    return [
-        cls
-        for _, cls in inspect.getmembers(bce, inspect.isclass)
-        if issubclass(cls, Exception) and not issubclass(cls, Warning)
-    ]
-
-
-def instance(cls: type[Exception]) -> Exception:
-    if issubclass(cls, bce.ClientError):
-        return cls({"Error": {"Code": "X"}}, "op")
-    exc = cls.__new__(cls)
-    Exception.__init__(exc, "boom")
-    return exc
-
-
-def test_the_table_covers_every_botocore_exception() -> None:
-    for cls in botocore_exceptions():
-        assert isinstance(rule_for(instance(cls)), Outcome), cls
-    with pytest.raises(KeyError):
-        rule_for(ValueError("not botocore"))
-
-
-def test_the_classes_wanqueue_relies_on_are_listed_by_name() -> None:
-    for cls in (
-        bce.ConnectionError,
-        bce.HTTPClientError,
-        bce.NoCredentialsError,
-        bce.ParamValidationError,
-        bce.ClientError,
-        bce.BotoCoreError,
-    ):
-        assert cls in EXCEPTION_RULES
-    retryable = [bce.EndpointConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError]
-    for cls in retryable:
-        assert rule_for(instance(cls)) is Outcome.RETRYABLE, cls
-    assert rule_for(instance(bce.NoCredentialsError)) is Outcome.PERMANENT
-
-
-@pytest.mark.parametrize(
-    ("code", "status", "outcome"),
-    [
-        ("SlowDown", 503, Outcome.RETRYABLE),
-        ("InternalError", 500, Outcome.RETRYABLE),
-        ("NoSuchBucket", 404, Outcome.PERMANENT),
-        ("AccessDenied", 403, Outcome.PERMANENT),
-        ("WhoKnows", 502, Outcome.RETRYABLE),
-        ("WhoKnows", 429, Outcome.RETRYABLE),
-        ("WhoKnows", 400, Outcome.PERMANENT),
-    ],
-)
-def test_client_errors_by_code_then_status(code: str, status: int, outcome: Outcome) -> None:
-    exc = bce.ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "PutObject",
-    )
-    assert rule_for(exc) is outcome
-    error = translate(exc, "put_object")
-    expected = StorageUnavailable if outcome is Outcome.RETRYABLE else StorageRejected
-    assert type(error) is expected
-    assert code in str(error)
-
-
-def test_code_rules_are_decided_by_code_alone() -> None:
-    assert CODE_RULES["BadDigest"] is Outcome.RETRYABLE
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 Producers import only this package. It holds the user-facing edit request and its per-model
 rules (``docs/model-rules.md``), the two wire protocols, image-source handling, the job
-states, the job record and its Redis store, and the Celery task and queue names. It imports
-nothing of the project but :mod:`workers.errors`.
+states, the job record and its Redis stores (:class:`JobStore` for the records and their state
+machine, :class:`TaskOwners` for the upstream-task links and counters), and the Celery task and
+queue names. It imports nothing of the project but :mod:`config` (defaults) and
+:mod:`workers.errors`.
 """
 
 from workers.contract.images import DEFAULT_FETCH_LIMIT_BYTES, ImageFacts, inspect_image
@@ -13,6 +15,7 @@ from workers.contract.records import JobRecord, JobUsage
 from workers.contract.request import EditRequest
 from workers.contract.sources import SourceKind, source_kind
 from workers.contract.states import TERMINAL_STATES, JobState
+from workers.contract.taskowners import TaskOwners
 from workers.contract.validation import validate_request
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "ModelSpec",
     "Protocol",
     "SourceKind",
+    "TaskOwners",
     "inspect_image",
     "protocol_of",
     "source_kind",

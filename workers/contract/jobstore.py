@@ -2,40 +2,34 @@
 
 Producers create records (one live job per ``custom_id``); workers move them forward. Every
 change of state is one Lua script, so concurrent workers (or a redelivered message racing the
-original) cannot regress a state, leave a terminal state, or both start a submit.
+original) cannot regress a state, leave a terminal state, change a terminal record, or both
+start a submit. Records are validated when they are created, never when they are read
+(:func:`~workers.contract.records.from_hash`), so a rule tightened later cannot make a stored
+job unreadable.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from redis import Redis
 
-from workers.contract.jobscripts import CHANGE_SCRIPT, CREATE_SCRIPT
-from workers.contract.records import (
-    STATE_RANK,
-    TERMINAL_RANK,
-    UPDATABLE_FIELDS,
-    JobRecord,
-    encode_field,
-    from_hash,
-    to_hash,
-)
+from config import PipelineSettings
+from workers.contract.jobscripts import CHANGE_SCRIPT, CREATE_SCRIPT, change_args, create_args
+from workers.contract.records import JobRecord, from_hash
+from workers.contract.redisio import text, translated
 from workers.contract.states import JobState
+from workers.contract.taskowners import ORPHAN_SUSPECTS, TASK_OWNER_TTL_S, TaskOwners
 
-DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600
-TASK_OWNER_TTL_S: Final = 3 * 24 * 3600
-"""How long the task → job link is kept (upstream task ids live 24 h)."""
-ORPHAN_SUSPECTS: Final = "orphan_suspects"
-"""Counter of jobs whose submit may have created an upstream task nobody follows."""
+# ORPHAN_SUSPECTS and TASK_OWNER_TTL_S live in taskowners; re-exported for their importers here.
+__all__ = ["CHUNK", "DEFAULT_JOB_TTL_S", "ORPHAN_SUSPECTS", "TASK_OWNER_TTL_S", "JobStore"]
+
+DEFAULT_JOB_TTL_S: Final[int] = PipelineSettings.model_fields["job_ttl_s"].default
+"""``PipelineSettings.job_ttl_s``'s default, for stores built without settings (tests, tools)."""
 CHUNK: Final = 1000
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+"""Most commands sent in one pipeline round trip."""
 
 
 class JobStore:
@@ -49,14 +43,19 @@ class JobStore:
     * ``{prefix}batch:{batch}``: sorted set of job ids scored by creation time; expires
       ``job_ttl_s`` after the batch's last terminal job.
     * ``{prefix}batches``: sorted set of batch names scored by their last activity.
-    * ``{prefix}task-owner:{task_id}``: string, the job that owns an upstream task
-      (kept ``TASK_OWNER_TTL_S``); lets a reconciling submit tell its task from others'.
-    * ``{prefix}stats:{name}``: integer counters (``orphan_suspects``).
+
+    The upstream-task links and the counters are :class:`TaskOwners`' keys (:attr:`tasks`);
+    :meth:`claim_task`, :meth:`task_owner`, :meth:`task_owners`, :meth:`incr_stat` and
+    :meth:`stat` reach them through the store.
+
+    Every method lets Redis failures out as :class:`~workers.errors.RedisUnavailable`
+    (retryable: unreachable, timed out, loading, read-only) or
+    :class:`~workers.errors.RedisRejected` (permanent), never as redis-py exceptions.
 
     Args:
         redis: A redis-py client (text or bytes responses).
         prefix: Key prefix (``Settings.key_prefix``).
-        job_ttl_s: How long terminal records are kept.
+        job_ttl_s: How long terminal records are kept (``Settings.pipeline.job_ttl_s``).
     """
 
     def __init__(self, redis: Redis, prefix: str, *, job_ttl_s: int = DEFAULT_JOB_TTL_S) -> None:
@@ -65,6 +64,8 @@ class JobStore:
         self._job_ttl_s = job_ttl_s
         self._create = redis.register_script(CREATE_SCRIPT)
         self._change = redis.register_script(CHANGE_SCRIPT)
+        self.tasks = TaskOwners(redis, prefix)
+        """The upstream-task links and counters, under the same prefix."""
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -78,9 +79,6 @@ class JobStore:
     def _batch_key(self, batch: str) -> str:
         return f"{self._prefix}batch:{batch}"
 
-    def _owner_key(self, task_id: str) -> str:
-        return f"{self._prefix}task-owner:{task_id}"
-
     # --- creation -----------------------------------------------------------------------
 
     def _create_call(self, record: JobRecord) -> tuple[list[str], list[str]]:
@@ -93,13 +91,7 @@ class JobStore:
         ]
         if record.custom_id is not None:
             keys.append(self._custom_key(record.custom_id))
-        fields = to_hash(record)
-        fields.setdefault("updated_at", fields["created_at"])
-        fields.setdefault("ts:QUEUED", fields["created_at"])
-        argv = [record.job_id, record.batch, repr(record.created_at), self._prefix]
-        for name, value in fields.items():
-            argv += [name, value]
-        return keys, argv
+        return keys, create_args(record, self._prefix)
 
     def create(self, record: JobRecord) -> tuple[JobRecord, bool]:
         """Store a new QUEUED record, unless its custom id already names a live job.
@@ -112,10 +104,11 @@ class JobStore:
             ValueError: The record is not QUEUED.
         """
         keys, argv = self._create_call(record)
-        job_id, created = self._create(keys=keys, args=argv)
+        with translated("create"):
+            job_id, created = self._create(keys=keys, args=argv)
         if created:
             return record, True
-        existing = self.get(_text(job_id))
+        existing = self.get(text(job_id))
         return (existing or record), False
 
     def create_many(self, records: Iterable[JobRecord]) -> list[tuple[str, bool]]:
@@ -136,17 +129,20 @@ class JobStore:
         return out
 
     def _create_chunk(self, records: Sequence[JobRecord]) -> list[tuple[str, bool]]:
-        pipe = self._redis.pipeline(transaction=False)
-        for record in records:
-            keys, argv = self._create_call(record)
-            self._create(keys=keys, args=argv, client=pipe)
-        return [(_text(job_id), bool(created)) for job_id, created in pipe.execute()]
+        calls = [self._create_call(record) for record in records]
+        with translated("create_many"):
+            pipe = self._redis.pipeline(transaction=False)
+            for keys, argv in calls:
+                self._create(keys=keys, args=argv, client=pipe)
+            replies = pipe.execute()
+        return [(text(job_id), bool(created)) for job_id, created in replies]
 
     # --- reading ------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord | None:
         """The record of a job, or None when there is none (never created, or expired)."""
-        raw = self._redis.hgetall(self.job_key(job_id))
+        with translated("get"):
+            raw = self._redis.hgetall(self.job_key(job_id))
         return from_hash(raw) if raw else None
 
     def get_many(self, job_ids: Iterable[str]) -> list[JobRecord | None]:
@@ -154,41 +150,63 @@ class JobStore:
         ids = list(job_ids)
         out: list[JobRecord | None] = []
         for start in range(0, len(ids), CHUNK):
-            pipe = self._redis.pipeline(transaction=False)
-            for job_id in ids[start : start + CHUNK]:
-                pipe.hgetall(self.job_key(job_id))
-            out += [from_hash(raw) if raw else None for raw in pipe.execute()]
+            with translated("get_many"):
+                pipe = self._redis.pipeline(transaction=False)
+                for job_id in ids[start : start + CHUNK]:
+                    pipe.hgetall(self.job_key(job_id))
+                replies = pipe.execute()
+            out += [from_hash(raw) if raw else None for raw in replies]
+        return out
+
+    def get_by_custom_id(self, custom_id: str) -> JobRecord | None:
+        """The live job of a custom id, or None (never used, or its job expired)."""
+        with translated("get_by_custom_id"):
+            job_id = self._redis.get(self._custom_key(custom_id))
+        return self.get(text(job_id)) if job_id is not None else None
+
+    def states(self, job_ids: Iterable[str]) -> list[JobState | None]:
+        """The state of many jobs, pipelined, in order (None where missing).
+
+        Reads one hash field per job: the cheap way to watch many jobs, reading whole
+        records (:meth:`get_many`) only for those whose state is of interest.
+        """
+        ids = list(job_ids)
+        out: list[JobState | None] = []
+        for start in range(0, len(ids), CHUNK):
+            with translated("states"):
+                pipe = self._redis.pipeline(transaction=False)
+                for job_id in ids[start : start + CHUNK]:
+                    pipe.hget(self.job_key(job_id), "state")
+                replies = pipe.execute()
+            out += [JobState(text(state)) if state is not None else None for state in replies]
         return out
 
     def batch_job_ids(self, batch: str) -> list[str]:
         """Ids of a batch's jobs, oldest first (expired jobs may still be listed)."""
-        return [_text(job_id) for job_id in self._redis.zrange(self._batch_key(batch), 0, -1)]
+        with translated("batch_job_ids"):
+            ids = self._redis.zrange(self._batch_key(batch), 0, -1)
+        return [text(job_id) for job_id in ids]
 
     def batches(self) -> list[str]:
         """Names of the batches with jobs still kept, least recently active first."""
         key = f"{self._prefix}batches"
-        names = [_text(name) for name in self._redis.zrange(key, 0, -1)]
-        if not names:
-            return []
-        pipe = self._redis.pipeline(transaction=False)
-        for name in names:
-            pipe.exists(self._batch_key(name))
-        alive = pipe.execute()
-        gone = [name for name, exists in zip(names, alive, strict=True) if not exists]
-        if gone:
-            self._redis.zrem(key, *gone)
+        with translated("batches"):
+            names = [text(name) for name in self._redis.zrange(key, 0, -1)]
+            if not names:
+                return []
+            pipe = self._redis.pipeline(transaction=False)
+            for name in names:
+                pipe.exists(self._batch_key(name))
+            alive = pipe.execute()
+            gone = [name for name, exists in zip(names, alive, strict=True) if not exists]
+            if gone:
+                self._redis.zrem(key, *gone)
         return [name for name, exists in zip(names, alive, strict=True) if exists]
 
     def counts_by_state(self, batch: str) -> dict[JobState, int]:
         """How many of a batch's kept jobs are in each state."""
-        ids = self.batch_job_ids(batch)
-        counts: Counter[JobState] = Counter()
-        for start in range(0, len(ids), CHUNK):
-            pipe = self._redis.pipeline(transaction=False)
-            for job_id in ids[start : start + CHUNK]:
-                pipe.hget(self.job_key(job_id), "state")
-            counts.update(JobState(_text(state)) for state in pipe.execute() if state)
-        return dict(counts)
+        states = self.states(self.batch_job_ids(batch))
+        return dict(Counter(state for state in states if state is not None))
 
     # --- changes ------------------------------------------------------------------------
 
@@ -218,9 +236,20 @@ class JobStore:
         """
         return self._apply(job_id, to=to, expect=expect, fields=fields) == 1
 
-    def update(self, job_id: str, **fields: Any) -> bool:
-        """Set fields other than the state (None deletes). False when there is no such job."""
-        return self._apply(job_id, fields=fields) == 1
+    def update(self, job_id: str, *, allow_terminal: bool = False, **fields: Any) -> bool:
+        """Set fields other than the state (None deletes).
+
+        Args:
+            job_id: The job.
+            allow_terminal: Also write to a terminal record. Off by default: a late or
+                redelivered task must not rewrite a finished job's outcome.
+            **fields: Fields to set; see ``records.UPDATABLE_FIELDS``.
+
+        Returns:
+            Whether the fields were set (False: no such job, or it is terminal and
+            ``allow_terminal`` is off).
+        """
+        return self._apply(job_id, fields=fields, terminal_ok=allow_terminal) == 1
 
     def begin_submit(self, job_id: str) -> bool:
         """Record a submit intent, before the upstream call: the one gate to submitting.
@@ -279,7 +308,8 @@ class JobStore:
     def swap_poll_token(self, job_id: str, old: str | None, new: str) -> bool:
         """Make ``new`` the job's poll token if ``old`` still is (None: no token yet).
 
-        Counts the poll. Of two poll chains, only the one whose swap wins goes on.
+        Counts the poll. Of two poll chains, only the one whose swap wins goes on; a
+        terminal job has no poll chain (the swap is refused).
         """
         applied = self._apply(
             job_id, match={"poll_token": old}, fields={"poll_token": new}, incr={"polls": 1}
@@ -296,62 +326,42 @@ class JobStore:
         fields: Mapping[str, Any] | None = None,
         stamp: Sequence[str] = (),
         incr: Mapping[str, int] | None = None,
+        terminal_ok: bool = False,
     ) -> int:
-        set_fields: dict[str, str] = {}
-        deleted: list[str] = []
-        for name, value in (fields or {}).items():
-            if name not in UPDATABLE_FIELDS:
-                raise ValueError(f"{name!r} cannot be set (updatable: {sorted(UPDATABLE_FIELDS)})")
-            encoded = encode_field(name, value)
-            if encoded is None:
-                deleted.append(name)
-            else:
-                set_fields[name] = encoded
-        options = {
-            "to": to.value if to is not None else False,
-            "expect": [state.value for state in expect or ()],
-            "match": {
-                name: (False if want is None else want) for name, want in (match or {}).items()
-            },
-            "set": set_fields or {},
-            "del": deleted,
-            "stamp": list(stamp),
-            "incr": dict(incr or {}),
-            "ranks": {state.value: rank for state, rank in STATE_RANK.items()},
-            "terminal_rank": TERMINAL_RANK,
-            "ttl": self._job_ttl_s,
-            "prefix": self._prefix,
-        }
-        result = self._change(keys=[self.job_key(job_id)], args=[json.dumps(options)])
+        args = change_args(
+            to=to,
+            expect=expect,
+            match=match,
+            fields=fields,
+            stamp=stamp,
+            incr=incr,
+            terminal_ok=terminal_ok,
+            ttl_s=self._job_ttl_s,
+            prefix=self._prefix,
+        )
+        operation = "transition" if to is not None else "update"
+        with translated(operation):
+            result = self._change(keys=[self.job_key(job_id)], args=args)
         return int(result)
 
-    # --- task ownership and counters ----------------------------------------------------
+    # --- task ownership and counters (kept by :attr:`tasks`) ----------------------------
 
     def claim_task(self, task_id: str, job_id: str) -> bool:
         """Link an upstream task to a job; True if linked now or already to this job."""
-        key = self._owner_key(task_id)
-        if self._redis.set(key, job_id, nx=True, ex=TASK_OWNER_TTL_S):
-            return True
-        owner = self._redis.get(key)
-        return owner is not None and _text(owner) == job_id
+        return self.tasks.claim(task_id, job_id)
 
     def task_owner(self, task_id: str) -> str | None:
         """The job that owns an upstream task, if any."""
-        owner = self._redis.get(self._owner_key(task_id))
-        return _text(owner) if owner is not None else None
+        return self.tasks.owner(task_id)
 
     def task_owners(self, task_ids: Sequence[str]) -> list[str | None]:
         """The owners of many upstream tasks, in order."""
-        if not task_ids:
-            return []
-        owners = self._redis.mget([self._owner_key(task_id) for task_id in task_ids])
-        return [_text(owner) if owner is not None else None for owner in owners]
+        return self.tasks.owners(task_ids)
 
     def incr_stat(self, name: str, by: int = 1) -> int:
         """Add to a counter (``{prefix}stats:{name}``); returns the new value."""
-        return int(self._redis.incrby(f"{self._prefix}stats:{name}", by))
+        return self.tasks.incr_stat(name, by)
 
     def stat(self, name: str) -> int:
         """A counter's value (0 when never counted)."""
-        value = self._redis.get(f"{self._prefix}stats:{name}")
-        return int(value) if value is not None else 0
+        return self.tasks.stat(name)

@@ -7,6 +7,11 @@ local files to S3 before creating the record), never bytes or keys.
 
 In Redis each field is one hash field; nested values (the request, usage, lists) are JSON, and
 the time each state was entered is ``ts:{STATE}`` (epoch seconds). Absent means None.
+
+A record is validated once, when it is built (a producer's new job, a field the store is asked
+to write). Reading it back (:func:`from_hash`) only rebuilds the types, without the request's
+per-model rules or the record's own checks: a rule tightened later must not make the jobs
+already stored unreadable, and a producer waiting for thousands of jobs reads them often.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from types import MappingProxyType
 from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from workers.contract.models import ModelName
 from workers.contract.request import EditRequest
 from workers.contract.sources import WIRE_KINDS, SourceKind, source_kind
 from workers.contract.states import TERMINAL_STATES, JobState
@@ -53,7 +59,13 @@ def new_job_id() -> str:
 
 
 class JobUsage(BaseModel):
-    """What the upstream counted for billing (every field optional).
+    """What the upstream counted for billing (every field optional; unknown ones ignored).
+
+    The upstream client parses the service's ``usage`` into its own ``workers.upstream.Usage``
+    (it does not depend on the contract); this model takes one as is (``from_attributes``) or
+    as a dict. Unknown counters are ignored, so a counter the client learns before the record
+    does is dropped rather than failing the poll, and a record stored with a counter since
+    removed still loads (``test_records`` checks that the two models agree).
 
     Attributes:
         image_count: Images produced (billed).
@@ -63,7 +75,7 @@ class JobUsage(BaseModel):
         total_tokens: Total tokens (messages models).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore", from_attributes=True)
 
     image_count: int | None = None
     size: str | None = None
@@ -191,18 +203,96 @@ def to_hash(record: JobRecord) -> dict[str, str]:
     return fields
 
 
+def _texts(value: str) -> tuple[str, ...]:
+    return tuple(json.loads(value))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _bbox_list(value: Any) -> Any:
+    return tuple(tuple(tuple(box) for box in boxes) for boxes in value)
+
+
+_REQUEST_DECODERS: Final[Mapping[str, Callable[[Any], Any]]] = MappingProxyType(
+    {
+        "model": ModelName,
+        "prompt": _same,
+        "images": tuple,
+        "negative_prompt": _same,
+        "size": _same,
+        "n": _same,
+        "seed": _same,
+        "watermark": _same,
+        "prompt_extend": _same,
+        "thinking_mode": _same,
+        "enable_sequential": _same,
+        "enable_interleave": _same,
+        "max_images": _same,
+        "bbox_list": _bbox_list,
+    }
+)
+"""How each field of a stored request (JSON) becomes its type again; None stays None."""
+
+
+def _request(value: str) -> EditRequest:
+    fields: dict[str, Any] = {
+        name: (decode(item) if item is not None else None)
+        for name, item in json.loads(value).items()
+        if (decode := _REQUEST_DECODERS.get(name)) is not None
+    }
+    return EditRequest.model_construct(**fields)
+
+
+def _usage(value: str) -> JobUsage:
+    return JobUsage.model_validate_json(value)
+
+
+_FIELD_DECODERS: Final[Mapping[str, Callable[[str], Any]]] = MappingProxyType(
+    {
+        "job_id": str,
+        "custom_id": str,
+        "batch": str,
+        "account": str,
+        "request": _request,
+        "state": JobState,
+        "attempts": int,
+        "task_id": str,
+        "request_id": str,
+        "error_code": str,
+        "error_message": str,
+        "usage": _usage,
+        "result_urls": _texts,
+        "object_keys": _texts,
+        "checksums": _texts,
+        "created_at": float,
+        "updated_at": float,
+        "intent_at": float,
+        "poll_token": str,
+        "polls": int,
+    }
+)
+"""How each hash field becomes its type again (``timestamps`` are the ``ts:*`` fields)."""
+
+
 def from_hash(raw: Mapping[str | bytes, str | bytes]) -> JobRecord:
-    """Rebuild a record from its hash fields (bytes or text)."""
+    """Rebuild a record from its hash fields (bytes or text), without validating it again.
+
+    Unknown fields are ignored. The request's per-model rules and the record's checks ran
+    when the record was created; they are not run again (see the module's docstring).
+
+    Raises:
+        ValueError: A field that cannot be decoded (not written by this module).
+    """
     data: dict[str, Any] = {}
-    timestamps: dict[str, float] = {}
+    timestamps: dict[JobState, float] = {}
     for raw_key, raw_value in raw.items():
         key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
         value = raw_value.decode() if isinstance(raw_value, bytes) else raw_value
         if key.startswith(TIMESTAMP_PREFIX):
-            timestamps[key[len(TIMESTAMP_PREFIX) :]] = float(value)
-        elif key in _JSON_FIELDS:
-            data[key] = json.loads(value)
-        elif key in JobRecord.model_fields:
-            data[key] = value
+            timestamps[JobState(key[len(TIMESTAMP_PREFIX) :])] = float(value)
+        elif (decode := _FIELD_DECODERS.get(key)) is not None:
+            data[key] = decode(value)
     data["timestamps"] = dict(sorted(timestamps.items(), key=lambda item: item[1]))
-    return JobRecord.model_validate(data)
+    return JobRecord.model_construct(**data)

@@ -12,6 +12,13 @@ PENDING                                  the upstream task is canceled, then CAN
 RUNNING, STORING                         refused: the upstream cannot cancel a started task
 terminal                                 refused: already ended
 =======================================  =====================================================
+
+A cancel races the submit it would prevent: the check "no submit in progress" and the move
+to CANCELED must be one atomic step, else a ``begin_submit`` landing in between would POST
+(and bill) a task for a job already CANCELED. A QUEUED job is canceled with ``expect=QUEUED``
+(``begin_submit`` moves it to SUBMITTING). A SUBMITTING job is canceled by taking the submit
+gate itself: ``begin_submit`` succeeds only with no intent and no task id, and whoever wins
+it decides; the cancel then ends the job, and a concurrent submit finds the gate taken.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from workers.contract import JobState
+from workers.contract import JobRecord, JobState
 from workers.errors import UpstreamRejected
-from workers.pipeline.outcomes import finish
+from workers.pipeline.outcomes import finish, without_url_queries
 from workers.runtime import Runtime
 
 CANCELED_BY_REQUEST = "canceled on request"
@@ -64,15 +71,7 @@ def cancel(rt: Runtime, job_id: str) -> CancelOutcome:
     if job.state is JobState.QUEUED or (
         job.state is JobState.SUBMITTING and job.intent_at is None and job.task_id is None
     ):
-        if rt.store.transition(
-            job_id,
-            JobState.CANCELED,
-            expect=(job.state,),
-            error_message=CANCELED_BY_REQUEST,
-        ):
-            rt.limiter.release(job.account, job.request.model.value, job_id)
-            return CancelOutcome(job_id, True, JobState.CANCELED)
-        return _refused(rt, job_id, "the job moved on while being canceled; ask again")
+        return _cancel_unsubmitted(rt, job)
     if job.state is JobState.SUBMITTING:
         return CancelOutcome(
             job_id, False, job.state, "a submit is in progress; ask again in a moment"
@@ -81,9 +80,8 @@ def cancel(rt: Runtime, job_id: str) -> CancelOutcome:
         try:
             rt.upstream.cancel(job.task_id)
         except UpstreamRejected as exc:
-            return CancelOutcome(
-                job_id, False, job.state, f"the upstream refused: {exc.code}: {exc.message}"
-            )
+            reason = without_url_queries(f"the upstream refused: {exc.code}: {exc.message}")
+            return CancelOutcome(job_id, False, job.state, reason)
         finish(rt, job, JobState.CANCELED, message=CANCELED_BY_REQUEST)
         return CancelOutcome(job_id, True, JobState.CANCELED)
     return CancelOutcome(
@@ -92,6 +90,25 @@ def cancel(rt: Runtime, job_id: str) -> CancelOutcome:
         job.state,
         "the upstream task has started and cannot be canceled; it will run to its end",
     )
+
+
+def _cancel_unsubmitted(rt: Runtime, job: JobRecord) -> CancelOutcome:
+    """Cancel a job with no submit in progress, atomically against a concurrent submit."""
+    job_id = job.job_id
+    if job.state is JobState.SUBMITTING and not rt.store.begin_submit(job_id):
+        # A submit took the gate first (or the job moved on): it may be creating the task.
+        return _refused(rt, job_id, "a submit is in progress; ask again in a moment")
+    # QUEUED: expect=QUEUED fails if begin_submit moved it meanwhile. SUBMITTING: this
+    # cancel holds the gate, so no submit can start before the job is CANCELED.
+    if rt.store.transition(
+        job_id,
+        JobState.CANCELED,
+        expect=(job.state,),
+        error_message=CANCELED_BY_REQUEST,
+    ):
+        rt.limiter.release(job.account, job.request.model.value, job_id)
+        return CancelOutcome(job_id, True, JobState.CANCELED)
+    return _refused(rt, job_id, "the job moved on while being canceled; ask again")
 
 
 def _refused(rt: Runtime, job_id: str, reason: str) -> CancelOutcome:

@@ -1,20 +1,46 @@
-"""Recording outcomes shared by the pipeline's steps: ending a job, scheduling its next poll."""
+"""Recording outcomes shared by the pipeline's steps: ending a job, scheduling its next poll
+or submit."""
 
 from __future__ import annotations
 
 import logging
+import random
+import re
 import secrets
 
 from workers.contract import JobRecord, JobState
 from workers.contract.jobstore import ORPHAN_SUSPECTS
-from workers.contract.names import TASK_POLL
-from workers.errors import UpstreamRejected, UpstreamThrottled, UpstreamUnavailable, WanqError
+from workers.contract.names import TASK_POLL, TASK_SUBMIT
+from workers.errors import (
+    RetryableError,
+    UpstreamRejected,
+    UpstreamThrottled,
+    UpstreamUnavailable,
+    WanqError,
+)
 from workers.pipeline.constants import INTERNAL_ERROR, POLL_TOKEN_BYTES, SUBMIT_OUTCOME_UNKNOWN
 from workers.runtime import Runtime
 
 _log = logging.getLogger(__name__)
 
 MESSAGE_CHARS = 1000
+
+_URL_QUERY = re.compile(r"""(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*""")
+
+
+def without_url_queries(text: str) -> str:
+    """``text`` with the query and fragment of every URL in it removed.
+
+    The upstream's messages may quote presigned URLs whose query carries a signature or a
+    security token; a job record (readable by producers) keeps only scheme, host and path,
+    as :func:`workers.fetch.shown` does for one URL.
+    """
+    return _URL_QUERY.sub(r"\1", text)
+
+
+def recorded_message(message: str) -> str:
+    """An error message as a job records it: URL queries stripped, then truncated."""
+    return without_url_queries(message)[:MESSAGE_CHARS]
 
 
 def error_fields(exc: BaseException) -> tuple[str, str]:
@@ -30,7 +56,7 @@ def error_fields(exc: BaseException) -> tuple[str, str]:
     else:
         code = INTERNAL_ERROR
     message = str(exc) if isinstance(exc, WanqError) else f"{type(exc).__name__}: {exc}"
-    return code, message[:MESSAGE_CHARS]
+    return code, recorded_message(message)
 
 
 def finish(
@@ -41,13 +67,14 @@ def finish(
     code: str | None = None,
     message: str | None = None,
 ) -> bool:
-    """Give the job's slot back and move it to a terminal ``state`` (with the reason)."""
+    """Give the job's slot back and move it to a terminal ``state`` (with the reason; URL
+    queries are stripped from it)."""
     rt.limiter.release(job.account, job.request.model.value, job.job_id)
     ended = rt.store.transition(
         job.job_id,
         state,
         error_code=code,
-        error_message=message[:MESSAGE_CHARS] if message else None,
+        error_message=recorded_message(message) if message else None,
     )
     if ended:
         _log.info("job %s %s %s", job.job_id, state.value, code or "")
@@ -57,11 +84,24 @@ def finish(
 def fail(rt: Runtime, job_id: str, exc: BaseException) -> None:
     """End a job whose task failed for good (retries exhausted, or an unexpected error).
 
+    Not a job whose upstream task is in progress and whose poll merely ran out of retries
+    (Redis was down): its task may still succeed, so it is polled again instead.
+
     A job caught with a submit in progress may have created an upstream task: it is recorded
     as ``SubmitOutcomeUnknown`` and counted as an orphan suspect.
     """
     job = rt.store.get(job_id)
     if job is None or job.is_terminal:
+        return
+    if (
+        isinstance(exc, RetryableError)
+        and job.task_id is not None
+        and job.state in (JobState.PENDING, JobState.RUNNING)
+    ):
+        # The upstream task may still succeed: follow it again instead of failing the job
+        # (poll itself ends it EXPIRED once the task outlives the upstream's 24 h).
+        _log.warning("job %s: a poll ran out of retries (%s); polling on", job_id, exc)
+        schedule_poll(rt, job_id, job.poll_token, rt.settings.pipeline.max_poll_interval_s)
         return
     code, message = error_fields(exc)
     if job.state is JobState.SUBMITTING and job.intent_at is not None and job.task_id is None:
@@ -83,6 +123,29 @@ def schedule_poll(rt: Runtime, job_id: str, old_token: str | None, countdown_s: 
     token = secrets.token_hex(POLL_TOKEN_BYTES)
     rt.scheduler.later(TASK_POLL, job_id, token, countdown_s=countdown_s)
     return rt.store.swap_poll_token(job_id, old_token, token)
+
+
+def schedule_submit(rt: Runtime, job_id: str, waits: int, base_s: float) -> None:
+    """Send the job's submit again after waiting for capacity (not a retry).
+
+    Args:
+        rt: The runtime.
+        job_id: The job.
+        waits: How many times the job has waited already (the backoff's exponent).
+        base_s: The shortest wait: the limiter's suggestion, the upstream's ``Retry-After``,
+            or ``capacity_retry_s``.
+    """
+    countdown_s = capacity_backoff_s(rt, waits, base_s)
+    rt.scheduler.later(TASK_SUBMIT, job_id, str(waits + 1), countdown_s=countdown_s)
+
+
+def capacity_backoff_s(rt: Runtime, waits: int, base_s: float) -> float:
+    """A wait for capacity: at least ``base_s``, at most ``base_s * 2**(waits + 1)`` bounded by
+    ``capacity_retry_max_s``, uniformly spread in between so that waiters do not come back
+    together."""
+    cap_s = max(base_s, rt.settings.pipeline.capacity_retry_max_s)
+    upper_s = min(cap_s, base_s * 2.0 ** min(waits + 1, 32))
+    return random.uniform(base_s, max(base_s, upper_s))
 
 
 def poll_delay_s(rt: Runtime, polls: int) -> float:

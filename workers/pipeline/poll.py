@@ -8,7 +8,8 @@ the redelivered poll in charge.
 ==========================  =================================================================
 upstream status             action
 ==========================  =================================================================
-PENDING, SUSPENDED          renew the slot lease, poll again later (delay grows)
+PENDING, SUSPENDED          renew the slot lease (never re-added once gone), poll again
+                            later (delay grows)
 RUNNING                     the same, and the job becomes RUNNING
 SUCCEEDED                   give the slot back, keep the result URLs and usage, STORING, store
 FAILED                      give the slot back, FAILED with the upstream's code and message
@@ -17,8 +18,12 @@ UNKNOWN                     give the slot back, EXPIRED when the task outlived i
                             else FAILED ``UpstreamTaskUnknown``
 ==========================  =================================================================
 
-A throttled status check (the account's query budget) is polled again later without
-spending a retry; other retryable failures are retried by Celery.
+A status check that fails in a way that may pass (throttled by the account's query budget, a
+5xx, a timeout) is not a reason to fail the job: the upstream task may still succeed. The
+lease is renewed and the job polled again later with the usual growing delay (capped at
+``max_poll_interval_s``, or ``Retry-After`` when longer), spending no retry, until the task is
+older than the upstream keeps tasks (24 h); then the job is EXPIRED. Only a Redis failure
+reaches Celery's retry.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import logging
 
 from workers.contract import JobRecord, JobState, JobUsage
 from workers.contract.names import TASK_STORE
-from workers.errors import UpstreamThrottled
+from workers.errors import RetryableError, UpstreamThrottled
 from workers.pipeline.constants import NO_RESULTS, TASK_UNKNOWN, UPSTREAM_TASK_LIFETIME_S
 from workers.pipeline.outcomes import finish, poll_delay_s, schedule_poll
 from workers.runtime import Runtime
@@ -42,7 +47,8 @@ def poll(rt: Runtime, job_id: str, token: str) -> None:
     """Check a job's upstream task once and act on its status.
 
     Raises:
-        RetryableError: The status could not be read (the caller retries this poll).
+        RedisUnavailable: Redis did not answer (the caller retries this poll). An upstream
+            that could not be read is polled again later instead (see the module's doc).
     """
     job = rt.store.get(job_id)
     if job is None or job.is_terminal:
@@ -58,9 +64,8 @@ def poll(rt: Runtime, job_id: str, token: str) -> None:
         return
     try:
         task = rt.upstream.fetch(job.task_id)
-    except UpstreamThrottled as exc:
-        delay_s = max(exc.retry_after_s or 0.0, poll_delay_s(rt, job.polls))
-        schedule_poll(rt, job_id, job.poll_token, delay_s)
+    except RetryableError as exc:
+        _unread(rt, job, exc)
         return
     if task.status in _IN_PROGRESS:
         _in_progress(rt, job, task.status)
@@ -68,8 +73,30 @@ def poll(rt: Runtime, job_id: str, token: str) -> None:
         _ended(rt, job, task)
 
 
+def _unread(rt: Runtime, job: JobRecord, exc: RetryableError) -> None:
+    """The status could not be read this time: keep the lease, look again later."""
+    if _task_age_s(rt, job) > UPSTREAM_TASK_LIFETIME_S:
+        message = f"the upstream task could not be read before it outlived its 24 h: {exc}"
+        finish(rt, job, JobState.EXPIRED, message=message)
+        return
+    _renew(rt, job)
+    retry_after_s = exc.retry_after_s if isinstance(exc, UpstreamThrottled) else None
+    delay_s = max(retry_after_s or 0.0, poll_delay_s(rt, job.polls))
+    _log.info("job %s: status not read (%s), polling again in %.1f s", job.job_id, exc, delay_s)
+    schedule_poll(rt, job.job_id, job.poll_token, delay_s)
+
+
+def _renew(rt: Runtime, job: JobRecord) -> None:
+    if not rt.limiter.renew(job.account, job.request.model.value, job.job_id):
+        _log.warning("job %s: its slot lease was gone (released or ran out)", job.job_id)
+
+
+def _task_age_s(rt: Runtime, job: JobRecord) -> float:
+    return rt.clock() - job.timestamps.get(JobState.PENDING, job.created_at)
+
+
 def _in_progress(rt: Runtime, job: JobRecord, status: TaskStatus) -> None:
-    rt.limiter.renew(job.account, job.request.model.value, job.job_id)
+    _renew(rt, job)
     if status is TaskStatus.RUNNING and job.state is not JobState.RUNNING:
         rt.store.transition(job.job_id, JobState.RUNNING)
     schedule_poll(rt, job.job_id, job.poll_token, poll_delay_s(rt, job.polls))
@@ -92,8 +119,7 @@ def _ended(rt: Runtime, job: JobRecord, task: TaskResult) -> None:
     elif task.status is TaskStatus.CANCELED:
         finish(rt, job, JobState.CANCELED, message="canceled upstream")
     else:
-        submitted_at = job.timestamps.get(JobState.PENDING, job.created_at)
-        if rt.clock() - submitted_at > UPSTREAM_TASK_LIFETIME_S:
+        if _task_age_s(rt, job) > UPSTREAM_TASK_LIFETIME_S:
             finish(rt, job, JobState.EXPIRED, message="the upstream task outlived its 24 h")
         else:
             message = f"the upstream does not know task {job.task_id}"

@@ -2,19 +2,24 @@
 
 A job found SUBMITTING with a submit intent and no task id was interrupted mid-submit (a
 worker died, or the answer was lost). The upstream has no idempotency key and bills every
-task, so submitting again could bill twice. Instead, once the outcome has settled (the
-client's timeouts plus a clock margin after the intent, :func:`config.celery.submit_settle_s`),
-the account's tasks of the job's model created around the intent are listed:
+task, so submitting again could bill twice. Instead, once the outcome has settled and every
+normal submit of the same window has had time to link its task
+(:func:`config.celery.reconcile_after_s`: the client's timeouts, a clock margin and one more
+read timeout after the intent), the account's tasks of the job's model created in the window
+``[intent - margin, intent + settle]`` are listed:
 
 * a listed task already linked to this job (``task-owner``) is adopted;
-* else, if exactly one listed task is linked to no job, it is claimed (atomically, so two
-  reconciling jobs cannot take the same one) and adopted;
-* else (none, or several unclaimed: other clients of the account, or several interrupted
-  submits at once) the job ends FAILED with ``SubmitOutcomeUnknown`` and the
+* else, if exactly one listed task is linked to no job, it has a creation time, and no other
+  job's submit intent of the same account and model is still open around the window
+  (:mod:`workers.intents`), it is claimed (atomically, so two reconciling jobs cannot take the
+  same one) and adopted: by elimination, it can only be this job's;
+* else (none; several unclaimed; one without a creation time; or another interrupted submit
+  in the window that could own it) the job ends FAILED with ``SubmitOutcomeUnknown`` and the
   ``orphan_suspects`` counter goes up. It is never submitted again.
 
-Tasks of jobs whose submit completed normally are linked before the window settles, so they
-are never mistaken for the interrupted one.
+Elimination assumes the account has no other clients creating tasks of the model in the
+window; a deployment that shares its account with other software should expect such tasks
+to be adopted wrongly or counted as orphan suspects.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from config.celery import submit_settle_s
+from config.celery import reconcile_after_s, submit_settle_s
 from workers.contract import JobRecord, JobState
 from workers.contract.jobstore import ORPHAN_SUSPECTS
 from workers.contract.names import TASK_SUBMIT
@@ -49,27 +54,41 @@ def reconcile(rt: Runtime, job: JobRecord) -> tuple[str, str | None] | None:
         RetryableError: Listing the tasks failed in a way that may pass.
     """
     assert job.intent_at is not None
+    account, model = job.account, job.request.model.value
     settle_s = submit_settle_s(rt.settings)
-    wait_s = job.intent_at + settle_s - rt.clock()
+    wait_s = job.intent_at + reconcile_after_s(rt.settings) - rt.clock()
     if wait_s > 0:
         rt.scheduler.later(TASK_SUBMIT, job.job_id, countdown_s=wait_s)
         return None
     since = job.intent_at - rt.settings.pipeline.reconcile_margin_s
     until = job.intent_at + settle_s
-    listed = _listed(rt, job.request.model.value, since, until)
+    # Order matters (see workers.intents): list, then open intents, then owners.
+    listed = _listed(rt, model, since, until)
     if listed is None:
         _give_up(rt, job, "too many tasks listed around the submit")
         return None
+    rivals = rt.intents.overlapping(account, model, since - settle_s, until, exclude=job.job_id)
     owners = rt.store.task_owners([task.task_id for task in listed])
     for task, owner in zip(listed, owners, strict=True):
         if owner == job.job_id:
             return task.task_id, task.request_id
     unclaimed = [task for task, owner in zip(listed, owners, strict=True) if owner is None]
-    if len(unclaimed) == 1 and rt.store.claim_task(unclaimed[0].task_id, job.job_id):
-        _log.warning("job %s adopted task %s after reconciling", job.job_id, unclaimed[0].task_id)
-        return unclaimed[0].task_id, unclaimed[0].request_id
-    _give_up(rt, job, f"{len(unclaimed)} unclaimed upstream tasks around the submit")
-    return None
+    if len(unclaimed) != 1:
+        _give_up(rt, job, f"{len(unclaimed)} unclaimed upstream tasks around the submit")
+        return None
+    [task] = unclaimed
+    if task.gmt_create is None:
+        _give_up(rt, job, f"upstream task {task.task_id} has no creation time")
+        return None
+    if rivals:
+        shown = ", ".join(sorted(rivals)[:3])
+        _give_up(rt, job, f"other submits in progress around it ({shown}) may own it")
+        return None
+    if not rt.store.claim_task(task.task_id, job.job_id):
+        _give_up(rt, job, f"upstream task {task.task_id} was claimed by another job")
+        return None
+    _log.warning("job %s adopted task %s after reconciling", job.job_id, task.task_id)
+    return task.task_id, task.request_id
 
 
 def _give_up(rt: Runtime, job: JobRecord, why: str) -> None:
