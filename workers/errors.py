@@ -132,11 +132,11 @@ class UpstreamUnavailable(_UpstreamError, RetryableError):
         return self._describe()
 
 
-class StorageUnavailable(RetryableError):
-    """The object store could not be reached or answered with a server error.
+class _ServiceUnavailable(RetryableError):
+    """A service of ours (object store, Redis) did not answer in time; a later try may pass.
 
     Attributes:
-        operation: What was attempted (``put_object``, ``head_object``, ...).
+        operation: What was attempted (``put_object``, ``acquire``, ``send_task``, ...).
         message: What happened.
     """
 
@@ -149,21 +149,12 @@ class StorageUnavailable(RetryableError):
         return f"{self.operation}: {self.message}"
 
 
-class RedisUnavailable(RetryableError):
-    """Redis (the job store, the limiter or the broker) could not be reached in time.
+class StorageUnavailable(_ServiceUnavailable):
+    """The object store could not be reached or answered with a server error."""
 
-    Attributes:
-        operation: What was attempted (``acquire``, ``send_task``, ...).
-        message: What happened.
-    """
 
-    def __init__(self, operation: str, message: str) -> None:
-        super().__init__(operation, message)
-        self.operation = operation
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.operation}: {self.message}"
+class RedisUnavailable(_ServiceUnavailable):
+    """Redis (the job store, the limiter or the broker) could not be reached in time."""
 
 
 class InputInvalid(PermanentError):
