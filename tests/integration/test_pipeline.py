@@ -3,30 +3,41 @@
 * 200 jobs over the four models go from records to objects in S3 (or to the emulator's
   failures), each submitted exactly once (the emulator counts the submits).
 * A worker SIGKILLed mid-run (and replaced) loses nothing and duplicates nothing: its
-  unacknowledged messages come back after the visibility timeout.
+  unacknowledged messages come back after the visibility timeout, even when it dies at the
+  worst moment, holding the lock of the broker's redelivery sweep.
 * An ambiguous submit (the emulator creates the task, then drops the answer) is reconciled
   through the task list, never resubmitted.
-* After a run, no API key or S3 secret is anywhere in Redis.
+* After a run, no API key or S3 secret is anywhere in Redis, nor on any page or API answer
+  of Flower (started for real, behind basic auth), which does list the run's tasks.
 """
 
 from __future__ import annotations
 
+import ast
 import io
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import httpx
 import pytest
 import redis
+from kombu.transport.redis import Channel as RedisChannel
 from PIL import Image
+from pydantic import SecretStr
 
-from config import S3Settings, Settings
+from config import FlowerSettings, S3Settings, Settings
+from config.celery import celery_config
+from devstack.flower import FlowerProcess
+from devstack.procs import free_port
 from devstack.s3 import S3Handle, ensure_s3
 from devstack.workers import WorkerPool, WorkerSpec
-from tests.integration.emulator_harness import RunningEmulator
+from tests.integration.emulator_harness import RunningEmulator, wait_for
 from tests.integration.pipeline_harness import (
     MODELS,
     check_stored,
@@ -41,6 +52,7 @@ from tests.integration.pipeline_harness import (
 )
 from workers.contract import TERMINAL_STATES, JobRecord, JobState, JobStore
 from workers.contract.jobstore import ORPHAN_SUSPECTS
+from workers.contract.names import TASK_POLL, TASK_QUEUES, TASK_STORE, TASK_SUBMIT
 
 pytestmark = pytest.mark.integration
 
@@ -187,13 +199,25 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(start_stack: Callable[...,
     while not some_done():
         assert time.monotonic() < deadline, "no progress before the kill"
         time.sleep(0.05)
-    stack.workers.kill(0)
+    _crash_mid_sweep(stack, 0)
     counts = stack.store.counts_by_state("bkill")
     unfinished = sum(n for state, n in counts.items() if state not in TERMINAL_STATES)
     assert unfinished > 0, counts  # the kill hit a run in progress
     stack.workers.restart(0)
     records = wait_terminal(stack.store, ids, timeout_s=60)
     _check_fates(stack, records)
+
+
+def _crash_mid_sweep(stack: Stack, index: int) -> None:
+    """SIGKILL worker ``index`` as if it died inside kombu's redelivery sweep, the worst
+    moment for a crash: the sweep's lock (the Redis transport's ``unacked_mutex``) is left
+    held for as long as the workers' configuration lets a dead holder keep it, and no worker
+    redelivers anything until it expires."""
+    options = celery_config(stack.settings, TASK_QUEUES)["broker_transport_options"]
+    expire_s = options.get("unacked_mutex_expire", RedisChannel.unacked_mutex_expire)
+    lock = f"{stack.settings.key_prefix}{RedisChannel.unacked_mutex_key}"
+    stack.redis.set(lock, "a-dead-holder", ex=expire_s)
+    stack.workers.kill(index)
 
 
 def test_ambiguous_submits_are_reconciled_not_resubmitted(
@@ -264,3 +288,118 @@ def _values(client: redis.Redis, key: bytes) -> list[bytes]:
     elif kind == "zset":
         out += [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
     return [item if isinstance(item, bytes) else str(item).encode() for item in out]
+
+
+# Flower's pages and API answers that are not about one task or one worker.
+FLOWER_PAGES = (
+    "/",
+    "/workers",
+    "/tasks",
+    "/tasks/datatable?draw=1&start=0&length=1000&search[value]="
+    "&order[0][column]=0&order[0][dir]=asc&columns[0][data]=received",
+    "/broker",
+    "/api/workers",
+    "/api/workers?refresh=1",
+    "/api/tasks",
+    "/api/task/types",
+    "/api/queues/length",
+    "/metrics",
+)
+FINAL_TASK_STATES = frozenset({"SUCCESS", "FAILURE"})
+POLL_TOKEN = re.compile(r"[0-9a-f]{16}")
+
+
+def test_no_secret_reaches_flower(
+    start_stack: Callable[..., Stack], redis_url: str, tmp_path: Path
+) -> None:
+    """Flower, started for real behind basic auth, watches a small run in which every first
+    submit is refused (503) and retried, so that exceptions are on its pages too. None of its
+    pages or API answers holds the API key, the S3 secret or Redis's password, and it does
+    list the run: submits and stores of a job id, polls of a job id and token."""
+    stack = start_stack(faults={"submit": {"error_503_rate": 1.0}})
+    secrets = [stack.api_key, stack.s3_secret]
+    redis_password = urlsplit(redis_url).password
+    if redis_password:
+        secrets.append(unquote(redis_password))
+    auth = FlowerSettings(user="ops", password=SecretStr(unique("flower")))
+    settings = stack.settings.model_copy(update={"flower": auth})
+    flower = FlowerProcess(settings, tmp_path / "flower.log", port=free_port(), cwd=Path.cwd())
+    with flower, httpx.Client(base_url=flower.url, auth=flower.auth, timeout=10.0) as http:
+        # Flower answers before its event receiver listens: a worker's heartbeat in its
+        # events state shows that it does, so no event of the run is missed.
+        names = [worker.spec.name for worker in stack.workers.workers]
+        wait_for(lambda: _alive_in_events(http, names), what="the workers' heartbeats in Flower")
+        ids = stack.run(8, "bflower")
+        wait_for(lambda: _retried(http), what="a retried submit in Flower")
+        stack.emulator.patch_config({"faults": {"submit": {"error_503_rate": 0.0}}})
+        wait_terminal(stack.store, ids, timeout_s=30)
+        tasks = _settled_tasks(http, ids, timeout_s=15)
+        _check_task_args(tasks, ids)
+
+        workers = list(http.get("/api/workers").json())
+        assert sorted(name.split("@")[0] for name in workers) == sorted(names), workers
+        paths = [*FLOWER_PAGES, *(f"/worker/{name}" for name in workers)]
+        for task_id in tasks:
+            paths += [f"/api/task/info/{task_id}", f"/task/{task_id}"]
+        for path in paths:
+            response = http.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+            for secret in secrets:
+                assert secret not in response.text, path
+
+
+def _retried(http: httpx.Client) -> bool:
+    """Whether Flower shows a task that failed and was retried (its exception on show)."""
+    tasks: dict[str, dict[str, Any]] = http.get("/api/tasks").json()
+    return any(task["exception"] for task in tasks.values())
+
+
+def _alive_in_events(http: httpx.Client, names: Sequence[str]) -> bool:
+    """Whether Flower's events state has a live worker of each node name."""
+    alive: dict[str, bool] = http.get("/api/workers?status=1").json()
+    seen = {node.split("@")[0] for node, up in alive.items() if up}
+    return set(names) <= seen
+
+
+def _settled_tasks(
+    http: httpx.Client, ids: Sequence[str], timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    """Flower's tasks, once it shows a submit of every job, a poll and a store, and every
+    task it shows has ended. Raises AssertionError with what is missing past the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        tasks: dict[str, dict[str, Any]] = http.get("/api/tasks").json()
+        names = {task["name"] for task in tasks.values()}
+        submitted = {
+            ast.literal_eval(task["args"])[0]
+            for task in tasks.values()
+            if task["name"] == TASK_SUBMIT and task["args"]
+        }
+        missing = set(ids) - submitted
+        unfinished = Counter(
+            f"{task['name']} {task['state']}"
+            for task in tasks.values()
+            if task["state"] not in FINAL_TASK_STATES
+        )
+        if not missing and {TASK_POLL, TASK_STORE} <= names and not unfinished:
+            return tasks
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"Flower after {timeout_s} s: {len(missing)} jobs without a submit, "
+                f"task names {sorted(names)}, unfinished {dict(unfinished)}"
+            )
+        time.sleep(0.2)
+
+
+def _check_task_args(tasks: dict[str, dict[str, Any]], ids: Sequence[str]) -> None:
+    """Every task is a pipeline task of this run whose arguments are its job id (a poll's
+    also its token), nothing else."""
+    for task_id, task in tasks.items():
+        args = ast.literal_eval(task["args"])
+        assert task["kwargs"] in ("{}", None), task
+        assert args and args[0] in ids, task
+        if task["name"] == TASK_POLL:
+            assert len(args) == 2 and POLL_TOKEN.fullmatch(args[1]), task
+        else:
+            assert task["name"] in (TASK_SUBMIT, TASK_STORE), task
+            assert len(args) == 1, (task_id, task)
