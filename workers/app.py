@@ -13,6 +13,7 @@ starts and closes them when it stops:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, signals
@@ -46,6 +47,10 @@ class CeleryScheduler:
             self._celery.send_task(task, args=list(args), countdown=countdown or None)
 
 
+QUIET_LOGGERS = ("httpx", "httpcore")
+"""Loggers held at WARNING in workers: their INFO lines carry signed URLs."""
+
+
 def _start_runtime() -> None:
     runtime.start(settings, CeleryScheduler(app, longest_countdown_s(settings)))
 
@@ -68,7 +73,15 @@ def _on_worker_shutdown(**_: Any) -> None:
     runtime.stop()
 
 
+def _on_setup_logging(**_: Any) -> None:
+    # httpx logs every request URL at INFO: result URLs carry the store's signature (a read
+    # link valid for a day) and presigned input URLs our own. Warnings and errors still show.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 signals.worker_process_init.connect(_on_process_init, weak=False)
 signals.worker_process_shutdown.connect(_on_process_shutdown, weak=False)
 signals.worker_init.connect(_on_worker_init, weak=False)
 signals.worker_shutdown.connect(_on_worker_shutdown, weak=False)
+signals.after_setup_logger.connect(_on_setup_logging, weak=False)

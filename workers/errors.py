@@ -244,12 +244,13 @@ class ResultRefused(PermanentError):
         return f"result {self.index}: {self.reason}: {self.message}"
 
 
-class StorageRejected(PermanentError):
-    """The object store refused a request for good.
+class _ServiceRejected(PermanentError):
+    """A service of ours (object store, Redis) refused a request for good.
 
     Attributes:
-        operation: What was attempted (``put_object``, ``get_object``, ...).
-        code: The store's error code (``NoSuchBucket``, ``AccessDenied``, ...).
+        operation: What was attempted (``put_object``, ``transition``, ...).
+        code: The service's error code or the client's exception class (``NoSuchBucket``,
+            ``AccessDenied``, ``ResponseError``, ...).
         message: What happened.
     """
 
@@ -263,23 +264,12 @@ class StorageRejected(PermanentError):
         return f"{self.operation}: {self.code}: {self.message}"
 
 
-class RedisRejected(PermanentError):
-    """Redis refused a command in a way that the same command will meet again.
+class StorageRejected(_ServiceRejected):
+    """The object store refused a request for good (``NoSuchBucket``, ``AccessDenied``, ...)."""
 
-    Attributes:
-        operation: What was attempted (``get``, ``transition``, ``claim_task``, ...).
-        code: The redis-py exception's class (``ResponseError``, ``DataError``, ...).
-        message: What Redis or redis-py said.
-    """
 
-    def __init__(self, operation: str, code: str, message: str) -> None:
-        super().__init__(operation, code, message)
-        self.operation = operation
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.operation}: {self.code}: {self.message}"
+class RedisRejected(_ServiceRejected):
+    """Redis refused a command in a way that the same command will meet again."""
 
 
 class SubmitAmbiguous(WanqError):

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from config import S3Settings, Settings
+from devstack.s3 import S3Handle, ensure_s3
 from tests.integration.emulator_harness import (
     FAST_CONFIG,
     RunningEmulator,
@@ -83,3 +85,11 @@ def image_urls(image_base_url: str) -> dict[str, str]:
         "paint": f"{image_base_url}/paint.jpg",
         "square": f"{image_base_url}/square.png",
     }
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Handle]:
+    """moto's S3 server, a subprocess, for one test module (its tests make their buckets)."""
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with ensure_s3(Settings(s3=S3Settings(bucket="wanq-tests")), log_path=log) as handle:
+        yield handle

@@ -31,11 +31,11 @@ from kombu.transport.redis import Channel as RedisChannel
 from PIL import Image
 from pydantic import SecretStr
 
-from config import FlowerSettings, S3Settings, Settings
+from config import FlowerSettings, Settings
 from config.celery import celery_config
 from devstack.flower import FlowerProcess
 from devstack.procs import free_port
-from devstack.s3 import S3Handle, ensure_s3
+from devstack.s3 import S3Handle
 from devstack.workers import WorkerPool, WorkerSpec
 from tests.integration.emulator_harness import RunningEmulator, wait_for
 from tests.integration.pipeline_harness import (
@@ -59,14 +59,6 @@ pytestmark = pytest.mark.integration
 StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
 WORKER_THREADS = 6
 RECOVERY_BOUND_S = 120.0
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Handle]:
-    """moto's S3 server, a subprocess, for this module."""
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with ensure_s3(Settings(s3=S3Settings(bucket="wanq-pipeline")), log_path=log) as handle:
-        yield handle
 
 
 @dataclass

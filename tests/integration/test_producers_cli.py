@@ -34,10 +34,10 @@ import redis
 from PIL import Image
 from pydantic import SecretStr
 
-from config import FlowerSettings, S3Settings, Settings
+from config import FlowerSettings, Settings
 from devstack.env import child_env
 from devstack.procs import free_port
-from devstack.s3 import S3Handle, ensure_s3
+from devstack.s3 import S3Handle
 from devstack.workers import WorkerPool, WorkerSpec
 from tests.integration.emulator_harness import RunningEmulator, wait_for
 from tests.integration.pipeline_harness import (
@@ -53,13 +53,6 @@ pytestmark = pytest.mark.integration
 StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
 CLI_TIMEOUT_S = 180
 WAIT_S = 120
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Handle]:
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with ensure_s3(Settings(s3=S3Settings(bucket="wanq-producers")), log_path=log) as handle:
-        yield handle
 
 
 @pytest.fixture

@@ -173,3 +173,18 @@ def test_the_base_task_leaves_acks_to_the_configuration() -> None:
     assert "reject_on_worker_lost" not in vars(tasks.PipelineTask)
     assert tasks.submit_task.acks_late and tasks.submit_task.reject_on_worker_lost
     assert not hasattr(app_module, "_log")
+
+
+def test_signed_urls_stay_out_of_worker_logs() -> None:
+    """httpx's INFO lines carry request URLs (signed result and input URLs): held at WARNING."""
+    import logging
+
+    from workers import app as app_module
+
+    for name in app_module.QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    app_module._on_setup_logging()
+    assert all(
+        logging.getLogger(name).getEffectiveLevel() == logging.WARNING
+        for name in app_module.QUIET_LOGGERS
+    )
