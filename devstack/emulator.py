@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -27,7 +26,7 @@ from devstack.constants import (
     PROBE_TIMEOUT_S,
 )
 from devstack.env import PYTHON_CHILD_ENV
-from devstack.procs import free_port, stop_process, wait_until
+from devstack.procs import Startable, free_port, stop_process, wait_until
 from emulator.config.root import default_account
 from emulator.constants import DEFAULT_API_KEY, DEFAULT_HOST
 
@@ -41,7 +40,7 @@ def _healthy(admin: httpx.Client) -> bool:
         return False
 
 
-class EmulatorProcess:
+class EmulatorProcess(Startable):
     """A ``python -m emulator`` subprocess on a free loopback port.
 
     Use as a context manager; the process is stopped on exit.
@@ -156,14 +155,3 @@ class EmulatorProcess:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> EmulatorProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

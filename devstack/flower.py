@@ -16,7 +16,6 @@ import functools
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
@@ -28,7 +27,7 @@ from devstack.constants import (
     PROBE_TIMEOUT_S,
 )
 from devstack.env import child_env
-from devstack.procs import StartupError, stop_process, wait_until
+from devstack.procs import Startable, StartupError, stop_process, wait_until
 from producers.errors import FlowerRefused
 from producers.flower import CELERY_APP, FLOWER_AUTH_ENV, basic_auth, flower_argv
 
@@ -42,7 +41,7 @@ def _answers(url: str, auth: httpx.BasicAuth) -> bool:
         return False
 
 
-class FlowerProcess:
+class FlowerProcess(Startable):
     """A Flower subprocess. Use as a context manager; it is stopped on exit.
 
     Args:
@@ -124,14 +123,3 @@ class FlowerProcess:
         if self._proc is not None:
             stop_process(self._proc, FLOWER_STOP_TIMEOUT_S)
             self._proc = None
-
-    def __enter__(self) -> FlowerProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

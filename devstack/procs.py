@@ -12,6 +12,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from devstack.constants import LOOPBACK, PROBE_INTERVAL_S
 
@@ -95,3 +97,33 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+class Stoppable:
+    """What devstack starts is stopped when its ``with`` block ends (subclasses define stop)."""
+
+    def stop(self) -> None:
+        """Stop what this object started; idempotent."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Startable(Stoppable):
+    """A :class:`Stoppable` that a ``with`` block also starts."""
+
+    def start(self) -> Self:
+        """Start it and wait until it is ready."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import redis
@@ -43,7 +42,7 @@ from devstack.constants import (
     REDIS_START_TIMEOUT_S,
     REDIS_STOP_TIMEOUT_S,
 )
-from devstack.procs import StartupError, free_port, stop_process, wait_until
+from devstack.procs import StartupError, Stoppable, free_port, stop_process, wait_until
 
 LOG_NAME = "server.log"
 
@@ -122,7 +121,7 @@ def install_embedded() -> None:
     importlib.invalidate_caches()
 
 
-class RedisHandle:
+class RedisHandle(Stoppable):
     """The Redis to use: an existing server, or a private one this process started.
 
     Use as a context manager; on exit a started server is stopped, an existing one is left
@@ -171,17 +170,6 @@ class RedisHandle:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> RedisHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_server(

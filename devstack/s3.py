@@ -16,7 +16,6 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -35,14 +34,14 @@ from devstack.constants import (
     S3_STOP_TIMEOUT_S,
 )
 from devstack.env import PYTHON_CHILD_ENV
-from devstack.procs import StartupError, free_port, stop_process, wait_until
+from devstack.procs import StartupError, Stoppable, free_port, stop_process, wait_until
 
 # AWS's own default region takes no location constraint when a bucket is created.
 _NO_LOCATION_CONSTRAINT = "us-east-1"
 
 
 @dataclass
-class S3Handle:
+class S3Handle(Stoppable):
     """An S3 endpoint and the credentials for it.
 
     Use as a context manager; on exit a started server is stopped.
@@ -104,17 +103,6 @@ class S3Handle:
         if self._owned_log is not None:
             self._owned_log.unlink(missing_ok=True)
             self._owned_log = None
-
-    def __enter__(self) -> S3Handle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _answers(url: str) -> bool:

@@ -19,7 +19,6 @@ import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +28,7 @@ from config import Settings
 from devstack.constants import EMULATOR_API_KEY
 from devstack.emulator import EmulatorProcess
 from devstack.flower import FlowerProcess
-from devstack.procs import free_port
+from devstack.procs import Startable, free_port
 from devstack.redis import RedisHandle, ensure_redis
 from devstack.s3 import S3Handle, ensure_s3
 from devstack.workers import WorkerPool, WorkerSpec
@@ -44,7 +43,7 @@ def _update(settings: Settings, section: str, **values: Any) -> Settings:
     return settings.model_copy(update={section: part})
 
 
-class LocalStack:
+class LocalStack(Startable):
     """Starts what the demo and the integration tests need, each part optional.
 
     Args:
@@ -179,14 +178,3 @@ class LocalStack:
     def stop(self) -> None:
         """Stop everything started, in reverse order; idempotent."""
         self._stack.close()
-
-    def __enter__(self) -> LocalStack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -21,7 +21,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from config import Settings
 from devstack.constants import (
@@ -32,7 +31,7 @@ from devstack.constants import (
     WORKER_STOP_TIMEOUT_S,
 )
 from devstack.env import child_env
-from devstack.procs import StartupError, stop_process, wait_until
+from devstack.procs import Startable, StartupError, stop_process, wait_until
 from producers.constants import CELERY_APP
 from workers.contract.names import QUEUES
 
@@ -153,7 +152,7 @@ class WorkerProcess:
         return self._proc.wait()
 
 
-class WorkerPool:
+class WorkerPool(Startable):
     """Several worker processes, started together and stopped together.
 
     Use as a context manager: entering starts every worker and waits until each is ready;
@@ -239,14 +238,3 @@ class WorkerPool:
         worker.stop()
         worker.launch()
         worker.wait_ready()
-
-    def __enter__(self) -> WorkerPool:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
