@@ -4,6 +4,7 @@ This package imports nothing of the project. Everything else receives a :class:`
 instance built once at process start by :func:`load_settings`.
 """
 
+from config.accounts import AccountSettings, LimiterSettings, ModelLimits
 from config.regions import Region, base_url_for
 from config.settings import (
     FlowerSettings,
@@ -17,8 +18,11 @@ from config.settings import (
 )
 
 __all__ = [
+    "AccountSettings",
     "FlowerSettings",
     "InputsSettings",
+    "LimiterSettings",
+    "ModelLimits",
     "PipelineSettings",
     "Region",
     "ResultsSettings",

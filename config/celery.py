@@ -75,8 +75,6 @@ def longest_countdown_s(settings: Settings) -> float:
     return max(
         pipeline.first_poll_delay_s,
         pipeline.max_poll_interval_s,
-        pipeline.capacity_retry_s,
-        pipeline.capacity_retry_max_s,
         pipeline.retry_backoff_max_s,
         reconcile_after_s(settings),
     )

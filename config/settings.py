@@ -4,16 +4,18 @@ Nested sections are set with a double underscore, e.g. ``WANQ_UPSTREAM__REGION=c
 or ``WANQ_UPSTREAM__API_KEY=sk-...``.
 """
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.accounts import DEFAULT_ACCOUNT, AccountSettings, LimiterSettings, ModelLimits
 from config.regions import Region, base_url_for
 
 
 class UpstreamSettings(BaseModel):
-    """How to reach DashScope (or the emulator) and with which key.
+    """How to reach DashScope (or the emulator): the default account's place and key, and
+    the HTTP client's timeouts and pool (for every account).
 
     Attributes:
         region: Region of the key; picks the host unless ``base_url`` is set.
@@ -125,20 +127,13 @@ class PipelineSettings(BaseModel):
     """Submit, poll and store behaviour.
 
     Attributes:
-        max_in_flight: Upstream tasks in flight per model (the account's concurrency).
-        submit_rps: Submits per second per model.
-        first_poll_delay_s: Delay from submit to the first poll.
+        first_poll_delay_s: Delay from submit to the first poll until the model's latency
+            has been observed (then polls follow it, see ``limiter.poll_quantiles``).
         poll_interval_s: Delay between polls at first.
         max_poll_interval_s: Longest delay between polls (polls back off towards it).
-        capacity_retry_s: Delay before a job waiting for a free slot (or throttled at
-            submit) tries again the first time; later waits double, with jitter.
-        capacity_retry_max_s: Longest wait for capacity (the doubling stops there). Keep it
-            small: a job that waited long backs off longer, so a large bound lets newer
-            waiters overtake it.
         max_retries: Retries of a retryable failure before the job fails.
         retry_backoff_max_s: Longest retry delay.
         job_ttl_s: How long finished job records are kept.
-        submit_burst: Submit tokens a model may bank (the token bucket's size).
         lease_ttl_s: Lifetime of an in-flight slot lease, renewed by every poll (throttled
             ones too). A lease must outlive the time a dead worker's messages take to come
             back (``visibility_timeout_s`` plus the longest countdown; checked by
@@ -161,17 +156,12 @@ class PipelineSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_in_flight: int = Field(default=5, ge=1)
-    submit_rps: float = Field(default=2.0, gt=0)
     first_poll_delay_s: float = Field(default=5.0, ge=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
     max_poll_interval_s: float = Field(default=15.0, gt=0)
-    capacity_retry_s: float = Field(default=1.0, gt=0)
-    capacity_retry_max_s: float = Field(default=4.0, gt=0)
     max_retries: int = Field(default=10, ge=0)
     retry_backoff_max_s: float = Field(default=60.0, gt=0)
     job_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
-    submit_burst: float = Field(default=1.0, ge=1)
     lease_ttl_s: float = Field(default=3900.0, gt=0)
     poll_backoff: float = Field(default=1.5, ge=1)
     reconcile_margin_s: float = Field(default=30.0, ge=0)
@@ -214,6 +204,9 @@ class Settings(BaseSettings):
         results: Fetching result images.
         inputs: Handing input images to the upstream.
         pipeline: Submit, poll and store behaviour.
+        limiter: The cluster-wide limiter, and the default account's limits.
+        accounts: Upstream accounts (JSON list); empty: one account, ``default``, made of
+            ``upstream`` and ``limiter``.
         flower: The dashboard.
     """
 
@@ -231,7 +224,35 @@ class Settings(BaseSettings):
     results: ResultsSettings = ResultsSettings()
     inputs: InputsSettings = InputsSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    limiter: LimiterSettings = LimiterSettings()
+    accounts: tuple[AccountSettings, ...] = ()
     flower: FlowerSettings = FlowerSettings()
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> Self:
+        names = [account.name for account in self.accounts]
+        if len(set(names)) != len(names):
+            raise ValueError("accounts: every account needs its own name")
+        return self
+
+    def upstream_accounts(self) -> tuple[AccountSettings, ...]:
+        """The accounts jobs run on: ``accounts``, or the one made of ``upstream`` and
+        ``limiter``."""
+        if self.accounts:
+            return self.accounts
+        upstream, limiter = self.upstream, self.limiter
+        default = AccountSettings(
+            name=DEFAULT_ACCOUNT,
+            region=upstream.region,
+            base_url=upstream.base_url,
+            workspace_id=upstream.workspace_id,
+            api_keys=(upstream.api_key,) if upstream.api_key is not None else (),
+            query_rps=limiter.query_rps,
+            limits={
+                "*": ModelLimits(submit_rps=limiter.submit_rps, max_in_flight=limiter.max_in_flight)
+            },
+        )
+        return (default,)
 
 
 def load_settings() -> Settings:

@@ -65,16 +65,13 @@ def _demo_settings(settings: Settings) -> Settings:
     prefix of its own, so that it never reads or writes a developer's jobs in a shared Redis
     (and a second run does not find the first run's custom ids)."""
     pipeline = settings.pipeline.model_copy(
-        update={
-            "max_in_flight": 6,
-            "submit_rps": 5.0,
-            "first_poll_delay_s": 1.5,
-            "poll_interval_s": 1.0,
-            "max_poll_interval_s": 3.0,
-        }
+        update={"first_poll_delay_s": 1.5, "poll_interval_s": 1.0, "max_poll_interval_s": 3.0}
     )
+    limiter = settings.limiter.model_copy(update={"max_in_flight": 6, "submit_rps": 5.0})
     prefix = f"{settings.key_prefix}demo-{secrets.token_hex(4)}:"
-    return settings.model_copy(update={"pipeline": pipeline, "key_prefix": prefix})
+    return settings.model_copy(
+        update={"pipeline": pipeline, "limiter": limiter, "key_prefix": prefix}
+    )
 
 
 def _forget(settings: Settings) -> None:

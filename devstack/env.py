@@ -4,7 +4,7 @@ A launcher never hands its own ``os.environ`` down: it builds the child's enviro
 :class:`config.Settings` instance, so that a child rebuilds exactly the settings the parent
 holds (overrides included) and nothing else leaks in.
 
->>> settings_env(Settings())["WANQ_PIPELINE__MAX_IN_FLIGHT"]
+>>> settings_env(Settings())["WANQ_LIMITER__MAX_IN_FLIGHT"]
 '5'
 """
 

@@ -28,7 +28,7 @@ from adapters.redis import redis_client
 from config import Settings
 from producers.cancel import cancel_job
 from producers.constants import CHUNK, CUSTOM_KEY, REDRIVE_MIN_AGE_S
-from producers.manifest import ManifestEntry, check_name
+from producers.manifest import ManifestEntry, check_name, check_options
 from producers.outbox import Outbox
 from producers.outcomes import CancelResult, SubmitReport, result_line
 from producers.sender import CelerySender, TaskSender
@@ -93,16 +93,27 @@ class WanQueue:
     # --- submitting ---------------------------------------------------------------------
 
     def submit(
-        self, job: JobInput, *, custom_id: str | None = None, batch: str | None = None
+        self,
+        job: JobInput,
+        *,
+        custom_id: str | None = None,
+        batch: str | None = None,
+        tenant: str | None = None,
+        priority: str | None = None,
     ) -> JobRecord:
         """Validate, stage, record and enqueue one job.
 
         Args:
-            job: The request, or its fields (``custom_id`` may be one of them).
+            job: The request, or its fields (``custom_id``, ``tenant`` and ``priority`` may
+                be among them).
             custom_id: The idempotency key: while a job with this id is kept, submitting it
                 again returns that job and enqueues nothing (the first request wins), unless
                 its message was never sent, which is then sent.
             batch: The batch (``default`` if None).
+            tenant: Whom the job is for (``default`` if None); waiting tenants share the
+                upstream's slots by weight (``limiter.tenant_weights``).
+            priority: ``interactive`` (takes the next free slot before any bulk job) or
+                ``bulk`` (the default).
 
         Returns:
             The job's record: the new one, or the existing job of ``custom_id``.
@@ -113,10 +124,23 @@ class WanQueue:
             BrokerUnavailable: The job is recorded (QUEUED) but its message was not sent;
                 submit it again with the same custom id, or run :meth:`redrive`.
         """
-        return self._submitter.submit(job, custom_id, check_name("batch", batch or DEFAULT_BATCH))
+        options = check_options(tenant, priority)
+        return self._submitter.submit(
+            job, custom_id, check_name("batch", batch or DEFAULT_BATCH), options
+        )
 
-    def submit_many(self, jobs: Iterable[JobInput], *, batch: str | None = None) -> SubmitReport:
+    def submit_many(
+        self,
+        jobs: Iterable[JobInput],
+        *,
+        batch: str | None = None,
+        tenant: str | None = None,
+        priority: str | None = None,
+    ) -> SubmitReport:
         """Submit many jobs, pipelined, :data:`~producers.constants.CHUNK` at a time.
+
+        ``tenant`` and ``priority`` apply to the jobs that do not name their own (see
+        :meth:`submit`).
 
         A job that breaks a rule is reported (``refused``, numbered from 1) and the rest
         still go in. Submitting the same jobs again (with custom ids) enqueues nothing twice.
@@ -128,14 +152,25 @@ class WanQueue:
                 before it are in; submit again to continue).
         """
         entries = ((line, job, None) for line, job in enumerate(jobs, start=1))
-        return self._submitter.submit_entries(entries, check_name("batch", batch or DEFAULT_BATCH))
+        options = check_options(tenant, priority)
+        return self._submitter.submit_entries(
+            entries, check_name("batch", batch or DEFAULT_BATCH), options
+        )
 
     def submit_manifest(
-        self, entries: Iterable[ManifestEntry], *, batch: str | None = None
+        self,
+        entries: Iterable[ManifestEntry],
+        *,
+        batch: str | None = None,
+        tenant: str | None = None,
+        priority: str | None = None,
     ) -> SubmitReport:
         """:meth:`submit_many` for a manifest's entries (errors carry their line numbers)."""
         items = ((entry.line, entry.data, entry.problem) for entry in entries)
-        return self._submitter.submit_entries(items, check_name("batch", batch or DEFAULT_BATCH))
+        options = check_options(tenant, priority)
+        return self._submitter.submit_entries(
+            items, check_name("batch", batch or DEFAULT_BATCH), options
+        )
 
     def redrive(self, *, min_age_s: float = REDRIVE_MIN_AGE_S) -> int:
         """Send the submit message of every QUEUED job left unsent for ``min_age_s``.

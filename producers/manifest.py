@@ -2,10 +2,12 @@
 
 Each line is a JSON object with the fields of an edit request
 (:class:`~workers.contract.EditRequest`) and, optionally, ``custom_id`` (the caller's
-idempotency key: 1 to 256 characters, no whitespace)::
+idempotency key: 1 to 256 characters, no whitespace), ``tenant`` (whom the job is for; tenants
+share the upstream's slots by weight) and ``priority`` (``interactive`` jobs take the next
+free slot before ``bulk`` ones, the default)::
 
-    {"custom_id": "sku-1042", "model": "wan2.7-image", "prompt": "White background",
-     "images": ["https://cdn.example.com/1042.jpg"]}
+    {"custom_id": "sku-1042", "tenant": "shop-7", "model": "wan2.7-image",
+     "prompt": "White background", "images": ["https://cdn.example.com/1042.jpg"]}
 
 (one line in the file).
 
@@ -23,9 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from workers.contract.problems import short_repr
+from workers.contract.records import Priority
 from workers.errors import InputInvalid
 
 CUSTOM_ID_FIELD: Final = "custom_id"
+TENANT_FIELD: Final = "tenant"
+PRIORITY_FIELD: Final = "priority"
+PRIORITY_RULE: Final = "must be 'interactive' or 'bulk'"
 NAME_RULE: Final = "must be a string of 1 to 256 characters with no whitespace"
 _NAME: Final = re.compile(r"[^\s]{1,256}")
 _BOM: Final = "\ufeff"
@@ -98,6 +104,44 @@ def split_custom_id(data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None
     fields = dict(data)
     custom_id = fields.pop(CUSTOM_ID_FIELD, None)
     return fields, check_custom_id(custom_id)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """A job's fields besides its request (None: not given)."""
+
+    tenant: str | None = None
+    priority: Priority | None = None
+
+    def over(self, defaults: JobOptions) -> JobOptions:
+        """These options, with ``defaults`` where none is given."""
+        return JobOptions(self.tenant or defaults.tenant, self.priority or defaults.priority)
+
+
+def split_options(data: Mapping[str, Any]) -> tuple[dict[str, Any], JobOptions]:
+    """Separate a line's ``tenant`` and ``priority`` from its other fields.
+
+    Raises:
+        InputInvalid: The tenant is not a name, or the priority not a lane.
+    """
+    fields = dict(data)
+    tenant, priority = fields.pop(TENANT_FIELD, None), fields.pop(PRIORITY_FIELD, None)
+    return fields, check_options(tenant, priority)
+
+
+def check_options(tenant: object, priority: object) -> JobOptions:
+    """A tenant and a priority, checked (None stays None).
+
+    Raises:
+        InputInvalid: The tenant is not a name, or the priority not a lane.
+    """
+    if tenant is not None:
+        tenant = check_name(TENANT_FIELD, tenant)
+    if priority is not None:
+        if not isinstance(priority, str) or priority not in set(Priority):
+            raise InputInvalid(PRIORITY_FIELD, PRIORITY_RULE, short_repr(priority))
+        priority = Priority(priority)
+    return JobOptions(tenant, priority)
 
 
 def check_custom_id(custom_id: object) -> str | None:

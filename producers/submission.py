@@ -16,13 +16,21 @@ from typing import Any
 
 from producers.constants import CHUNK
 from producers.errors import BrokerUnavailable
-from producers.manifest import CUSTOM_ID_FIELD, LineError, check_custom_id, split_custom_id
+from producers.manifest import (
+    CUSTOM_ID_FIELD,
+    JobOptions,
+    LineError,
+    check_custom_id,
+    split_custom_id,
+    split_options,
+)
 from producers.outbox import Outbox
 from producers.outcomes import SubmitReport
 from producers.sender import TaskSender
 from producers.staging import InputStager
 from workers.contract import EditRequest, JobRecord, JobState, JobStore, validate_request
 from workers.contract.names import TASK_SUBMIT
+from workers.contract.records import DEFAULT_TENANT, Priority
 from workers.contract.validation import check_request_images
 from workers.errors import InputInvalid
 
@@ -51,9 +59,11 @@ class Submitter:
         self._staging = staging
         self._outbox = outbox
 
-    def submit(self, job: JobInput, custom_id: str | None, batch: str) -> JobRecord:
+    def submit(
+        self, job: JobInput, custom_id: str | None, batch: str, options: JobOptions
+    ) -> JobRecord:
         """Submit one job (see :meth:`producers.api.WanQueue.submit`)."""
-        record = self.prepare(job, custom_id, batch)
+        record = self.prepare(job, custom_id, batch, options)
         self._outbox.add([record.job_id])
         stored, created = self._store.create(record)
         if not created:
@@ -64,7 +74,9 @@ class Submitter:
         # As stored: with the creation's timestamps (or a worker's progress already).
         return self._store.get(stored.job_id) or stored
 
-    def submit_entries(self, entries: Iterable[Entry], batch: str) -> SubmitReport:
+    def submit_entries(
+        self, entries: Iterable[Entry], batch: str, options: JobOptions
+    ) -> SubmitReport:
         """Submit numbered jobs, a chunk at a time (see ``WanQueue.submit_many``).
 
         After the broker fails once, the remaining jobs are still recorded but not sent
@@ -81,7 +93,7 @@ class Submitter:
                         raise problem
                     if job is None:
                         raise InputInvalid("json", "each line must be a JSON object")
-                    records.append(self.prepare(job, None, batch))
+                    records.append(self.prepare(job, None, batch, options))
                 except InputInvalid as exc:
                     report.refused.append(LineError(line, exc))
             if not records:
@@ -112,8 +124,11 @@ class Submitter:
             sent += len(queued)
         return sent
 
-    def prepare(self, job: JobInput, custom_id: str | None, batch: str) -> JobRecord:
-        """Validate and stage one job into a new record (not stored yet).
+    def prepare(
+        self, job: JobInput, custom_id: str | None, batch: str, options: JobOptions
+    ) -> JobRecord:
+        """Validate and stage one job into a new record (not stored yet); a job given as
+        fields may carry its own ``tenant`` and ``priority``, which win over ``options``.
 
         Raises:
             InputInvalid: The job breaks a rule.
@@ -125,13 +140,21 @@ class Submitter:
             check_request_images(request)
         else:
             fields, own_id = split_custom_id(job)
+            fields, own_options = split_options(fields)
+            options = own_options.over(options)
             if custom_id is not None and own_id is not None and own_id != custom_id:
                 rule = "was given twice with different values"
                 raise InputInvalid(CUSTOM_ID_FIELD, rule, f"{own_id!r} and {custom_id!r}")
             custom_id = custom_id or own_id
             request = validate_request(fields)
         request = self._staging.stage(request)
-        return JobRecord(request=request, custom_id=custom_id, batch=batch)
+        return JobRecord(
+            request=request,
+            custom_id=custom_id,
+            batch=batch,
+            tenant=options.tenant or DEFAULT_TENANT,
+            priority=options.priority or Priority.BULK,
+        )
 
     def _record(self, records: Sequence[JobRecord], report: SubmitReport) -> list[str]:
         """Create the records; the ids whose submit message must be sent."""

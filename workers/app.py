@@ -52,7 +52,7 @@ QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 def _start_runtime() -> None:
-    runtime.start(settings, CeleryScheduler(app, longest_countdown_s(settings)))
+    runtime.start(settings, CeleryScheduler(app, longest_countdown_s(settings))).start_dispatcher()
 
 
 def _on_process_init(**_: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -19,9 +19,12 @@ from typing import Any, Protocol
 from adapters.redis import redis_client
 from config.settings import Settings
 from workers.contract import JobStore
+from workers.contract.models import ModelName
+from workers.contract.names import TASK_SUBMIT
 from workers.fetch import ResultFetcher
 from workers.intents import Intents, RedisIntents
-from workers.limiter import Limiter, RedisLimiter
+from workers.limits import Limits
+from workers.limits.dispatcher import Dispatcher
 from workers.storage import ObjectStore, S3Store
 from workers.upstream import DashScopeClient, SubmitResult, TaskPage, TaskResult, TaskStatus
 
@@ -75,29 +78,70 @@ class Runtime:
     Attributes:
         settings: The settings root.
         store: The job store.
-        limiter: Upstream capacity.
-        upstream: The DashScope client.
+        limits: The cluster-wide limiter (admission, leases, 429 feedback, query budgets,
+            latencies).
+        upstreams: A DashScope client per account name.
         objects: The object store.
         fetcher: The result downloader.
         scheduler: How follow-up tasks are sent.
         intents: Open submit intents (what a reconciling submit must not take for its own).
         clock: Wall-clock time in epoch seconds (tests replace it).
         closers: Called by :meth:`close`, in order.
+        dispatcher: The process's dispatcher, once started (:meth:`start_dispatcher`).
     """
 
     settings: Settings
     store: JobStore
-    limiter: Limiter
-    upstream: Upstream
+    limits: Limits
+    upstreams: Mapping[str, Upstream]
     objects: ObjectStore
     fetcher: Fetcher
     scheduler: Scheduler
     intents: Intents
     clock: Callable[[], float] = time.time
     closers: list[Callable[[], None]] = field(default_factory=list)
+    dispatcher: Dispatcher | None = None
+
+    def upstream_for(self, account: str | None) -> Upstream:
+        """The client of ``account`` (None: the first account's).
+
+        Raises:
+            KeyError: No such account is configured.
+        """
+        if account is None:
+            return next(iter(self.upstreams.values()))
+        return self.upstreams[account]
+
+    def start_dispatcher(self) -> None:
+        """Start this process's dispatcher (:mod:`workers.limits.dispatcher`)."""
+        if self.dispatcher is not None:
+            return
+        names = [account.name for account in self.settings.upstream_accounts()]
+        pairs = [(name, model) for name in names for model in ModelName]
+
+        def send(job_id: str, account: str) -> None:
+            self.scheduler.later(TASK_SUBMIT, job_id, account)
+
+        self.dispatcher = Dispatcher(
+            self.limits.admission,
+            self.limits.leases,
+            send,
+            self.store.gone,
+            pairs,
+            self.settings.limiter,
+        )
+        self.dispatcher.start()
+
+    def wake_dispatcher(self) -> None:
+        """Let this process's dispatcher admit now (a slot was freed, a job parked)."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
 
     def close(self) -> None:
-        """Close every client (errors are logged, never raised)."""
+        """Stop the dispatcher and close every client (errors are logged, never raised)."""
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
         for close in self.closers:
             try:
                 close()
@@ -109,19 +153,23 @@ class Runtime:
 def build(settings: Settings, scheduler: Scheduler) -> Runtime:
     """Build the clients of one process from the settings."""
     client = redis_client(settings)
-    upstream = DashScopeClient.from_settings(settings.upstream)
+    upstreams = {
+        account.name: DashScopeClient.for_account(account, settings.upstream)
+        for account in settings.upstream_accounts()
+    }
+    closers = [upstream.close for upstream in upstreams.values()]
     objects = S3Store.from_settings(settings.s3)
     fetcher = ResultFetcher(settings.results)
     return Runtime(
         settings=settings,
         store=JobStore(client, settings.key_prefix, job_ttl_s=settings.pipeline.job_ttl_s),
-        limiter=RedisLimiter(client, settings.key_prefix, settings.pipeline),
-        upstream=upstream,
+        limits=Limits.build(client, settings),
+        upstreams=upstreams,
         objects=objects,
         fetcher=fetcher,
         scheduler=scheduler,
         intents=RedisIntents(client, settings.key_prefix),
-        closers=[upstream.close, fetcher.close, objects.close, client.close],
+        closers=[*closers, fetcher.close, objects.close, client.close],
     )
 
 

@@ -65,16 +65,17 @@ class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
             )
 
 
-def _submit(job_id: str, waits: str = "0") -> None:
-    """Submit a job upstream (at most once); ``waits``: times it already waited for capacity."""
+def _submit(job_id: str, account: str = "") -> None:
+    """Park a job (no ``account``), or submit it upstream on the account it was admitted to
+    (at most once)."""
     with translated("submit"):
-        submit.submit(runtime.current(), job_id, waits=int(waits))
+        submit.submit(runtime.current(), job_id, account or None)
 
 
-def _poll(job_id: str, token: str) -> None:
-    """Check a job's upstream task once."""
+def _poll(job_id: str, token: str, reserved: str = "") -> None:
+    """Check a job's upstream task once (``reserved``: its query is reserved already)."""
     with translated("poll"):
-        poll.poll(runtime.current(), job_id, token)
+        poll.poll(runtime.current(), job_id, token, reserved)
 
 
 def _store(job_id: str) -> None:

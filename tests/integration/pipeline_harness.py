@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from config import (
     InputsSettings,
+    LimiterSettings,
     PipelineSettings,
     ResultsSettings,
     S3Settings,
@@ -96,14 +97,19 @@ def stack_settings(
         ),
         results=ResultsSettings(allowed_hosts=("127.0.0.1",)),
         inputs=InputsSettings(s3_mode="presign"),
-        pipeline=PipelineSettings(
+        limiter=LimiterSettings(
             max_in_flight=MAX_IN_FLIGHT,
             submit_rps=30.0,
             submit_burst=float(MAX_IN_FLIGHT),
+            query_rps=300.0,
+            throttle_pause_s=0.2,
+            reap_interval_s=2.0,
+            admitted_timeout_s=10.0,
+        ),
+        pipeline=PipelineSettings(
             first_poll_delay_s=0.3,
             poll_interval_s=0.25,
             max_poll_interval_s=1.0,
-            capacity_retry_s=0.2,
             max_retries=6,
             retry_backoff_max_s=2.0,
             lease_ttl_s=30.0,

@@ -388,13 +388,17 @@ def _settled_tasks(
 
 def _check_task_args(tasks: dict[str, dict[str, Any]], ids: Sequence[str]) -> None:
     """Every task is a pipeline task of this run whose arguments are its job id (a poll's
-    also its token), nothing else."""
+    also its token, and maybe the word "reserved"; an admitted submit's also its account's
+    name), nothing else."""
     for task_id, task in tasks.items():
         args = ast.literal_eval(task["args"])
         assert task["kwargs"] in ("{}", None), task
         assert args and args[0] in ids, task
         if task["name"] == TASK_POLL:
-            assert len(args) == 2 and POLL_TOKEN.fullmatch(args[1]), task
+            assert len(args) in (2, 3) and POLL_TOKEN.fullmatch(args[1]), task
+            assert args[2:] in ((), ("reserved",)), task
+        elif task["name"] == TASK_SUBMIT:
+            assert args[1:] in ((), ("default",)), (task_id, task)
         else:
-            assert task["name"] in (TASK_SUBMIT, TASK_STORE), task
+            assert task["name"] == TASK_STORE, task
             assert len(args) == 1, (task_id, task)

@@ -13,10 +13,10 @@ from typing import IO, Any
 import redis
 from pydantic import SecretStr
 
-from config import PipelineSettings, S3Settings, Settings, UpstreamSettings
+from config import LimiterSettings, PipelineSettings, S3Settings, Settings, UpstreamSettings
 from workers.contract import EditRequest, JobRecord, JobStore
 from workers.intents import RedisIntents
-from workers.limiter import RedisLimiter
+from workers.limits import Limits
 from workers.runtime import Runtime
 from workers.upstream import SubmitResult, TaskPage, TaskResult, TaskStatus, TaskSummary
 
@@ -139,14 +139,18 @@ class RecordingScheduler:
         return [(args, countdown) for name, args, countdown in self.sent if name == task]
 
 
-def unit_settings(**pipeline: Any) -> Settings:
-    """Settings with small upstream timeouts (submit_settle_s = 4 + 1 = 5 s)."""
+def unit_settings(**fields: Any) -> Settings:
+    """Settings with small upstream timeouts (submit_settle_s = 4 + 1 = 5 s); ``fields``
+    of the pipeline or the limiter section."""
     defaults: dict[str, Any] = {
         "reconcile_margin_s": 1.0,
         "first_poll_delay_s": 2.0,
         "submit_rps": 1000.0,
         "submit_burst": 100.0,
     }
+    merged = {**defaults, **fields}
+    limiter = {k: v for k, v in merged.items() if k in LimiterSettings.model_fields}
+    pipeline = {k: v for k, v in merged.items() if k not in limiter}
     return Settings(
         upstream=UpstreamSettings(
             base_url="http://upstream.test/api/v1",
@@ -157,7 +161,8 @@ def unit_settings(**pipeline: Any) -> Settings:
             pool_timeout_s=1,
         ),
         s3=S3Settings(bucket="results-bucket"),
-        pipeline=PipelineSettings(**{**defaults, **pipeline}),
+        pipeline=PipelineSettings(**pipeline),
+        limiter=LimiterSettings(**limiter),
     )
 
 
@@ -172,15 +177,15 @@ class Clock:
 
 
 def make_runtime(client: redis.Redis, prefix: str, settings: Settings | None = None) -> Runtime:
-    """A Runtime on the test's Redis prefix, with fakes around it; the limiter reads the
-    runtime's settable clock (``rt.clock.now``), so lease expiry needs no sleeping."""
+    """A Runtime on the test's Redis prefix (the real job store and limiter), with fakes
+    around it; ``rt.clock.now`` is settable (the limiter keeps the Redis clock)."""
     settings = settings or unit_settings()
     clock = Clock()
     return Runtime(
         settings=settings,
         store=JobStore(client, prefix, job_ttl_s=settings.pipeline.job_ttl_s),
-        limiter=RedisLimiter(client, prefix, settings.pipeline, clock=clock),
-        upstream=FakeUpstream(),
+        limits=Limits.build(client, settings),
+        upstreams={"default": FakeUpstream()},
         objects=FakeObjects(),
         fetcher=FakeFetcher(),
         scheduler=RecordingScheduler(),

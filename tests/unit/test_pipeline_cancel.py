@@ -27,7 +27,7 @@ def test_queued_is_canceled_without_an_upstream_call(rt: Runtime) -> None:
         "state": "CANCELED",
         "reason": "",
     }
-    assert rt.upstream.calls == []
+    assert rt.upstreams["default"].calls == []
     again = cancel(rt, job.job_id)
     assert not again.canceled and "already ended" in again.reason
 
@@ -51,15 +51,15 @@ def pending(rt: Runtime) -> str:
 
 def test_pending_is_canceled_upstream(rt: Runtime) -> None:
     job_id = pending(rt)
-    rt.upstream.cancels.append(None)
+    rt.upstreams["default"].cancels.append(None)
     outcome = cancel(rt, job_id)
-    assert outcome.canceled and rt.upstream.calls == [("cancel", "task-9")]
+    assert outcome.canceled and rt.upstreams["default"].calls == [("cancel", "task-9")]
     assert rt.limiter.in_flight("default", "wan2.7-image") == 0
 
 
 def test_pending_that_started_meanwhile_is_refused(rt: Runtime) -> None:
     job_id = pending(rt)
-    rt.upstream.cancels.append(UpstreamRejected("UnsupportedOperation", "not PENDING", None, 400))
+    rt.upstreams["default"].cancels.append(UpstreamRejected("UnsupportedOperation", "not PENDING", None, 400))
     outcome = cancel(rt, job_id)
     assert not outcome.canceled and "UnsupportedOperation" in outcome.reason
     stored = rt.store.get(job_id)
@@ -68,7 +68,7 @@ def test_pending_that_started_meanwhile_is_refused(rt: Runtime) -> None:
 
 def test_upstream_unavailable_is_raised_for_a_retry(rt: Runtime) -> None:
     job_id = pending(rt)
-    rt.upstream.cancels.append(UpstreamUnavailable("ConnectError", "down"))
+    rt.upstreams["default"].cancels.append(UpstreamUnavailable("ConnectError", "down"))
     with pytest.raises(UpstreamUnavailable):
         cancel(rt, job_id)
 
@@ -80,7 +80,7 @@ def test_running_is_refused_with_a_reason(rt: Runtime, state: JobState) -> None:
     outcome = cancel(rt, job_id)
     assert not outcome.canceled and outcome.state is state
     assert "cannot be canceled" in outcome.reason
-    assert rt.upstream.calls == []
+    assert rt.upstreams["default"].calls == []
 
 
 def test_no_such_job(rt: Runtime) -> None:

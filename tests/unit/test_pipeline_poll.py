@@ -42,7 +42,7 @@ def current(rt: Runtime, job: JobRecord) -> JobRecord:
 
 def test_running_renews_and_schedules_the_next_poll(rt: Runtime) -> None:
     job, token = pending_job(rt)
-    rt.upstream.fetches.append(task_result(TaskStatus.RUNNING))
+    rt.upstreams["default"].fetches.append(task_result(TaskStatus.RUNNING))
     poll(rt, job.job_id, token)
     stored = current(rt, job)
     assert stored.state is JobState.RUNNING and stored.poll_token != token and stored.polls == 2
@@ -51,7 +51,7 @@ def test_running_renews_and_schedules_the_next_poll(rt: Runtime) -> None:
     assert countdown == poll_delay_s(rt, 1)
     # the old message, delivered again, is stale and does nothing
     poll(rt, job.job_id, token)
-    assert rt.upstream.count("fetch") == 1
+    assert rt.upstreams["default"].count("fetch") == 1
 
 
 def test_poll_delays_grow_to_the_maximum(rt: Runtime) -> None:
@@ -64,7 +64,7 @@ def test_succeeded_goes_to_storing_and_releases_the_slot(rt: Runtime) -> None:
     job, token = pending_job(rt)
     usage = Usage(image_count=2, size="1024*1024", total_tokens=5)
     urls = ("https://r/0.png?sig", "https://r/1.png?sig")
-    rt.upstream.fetches.append(task_result(TaskStatus.SUCCEEDED, image_urls=urls, usage=usage))
+    rt.upstreams["default"].fetches.append(task_result(TaskStatus.SUCCEEDED, image_urls=urls, usage=usage))
     poll(rt, job.job_id, token)
     stored = current(rt, job)
     assert stored.state is JobState.STORING and stored.result_urls == urls
@@ -73,7 +73,7 @@ def test_succeeded_goes_to_storing_and_releases_the_slot(rt: Runtime) -> None:
     assert rt.limiter.in_flight("default", MODEL) == 0
     # redelivered after the state changed (the store message may be lost): store again
     poll(rt, job.job_id, token)
-    assert len(rt.scheduler.of(TASK_STORE)) == 2 and rt.upstream.count("fetch") == 1
+    assert len(rt.scheduler.of(TASK_STORE)) == 2 and rt.upstreams["default"].count("fetch") == 1
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_ending_statuses(
     rt: Runtime, status: TaskStatus, fields: dict[str, str], state: str, code: str | None
 ) -> None:
     job, token = pending_job(rt)
-    rt.upstream.fetches.append(task_result(status, **fields))
+    rt.upstreams["default"].fetches.append(task_result(status, **fields))
     poll(rt, job.job_id, token)
     stored = current(rt, job)
     assert stored.state.value == state and stored.error_code == code
@@ -105,14 +105,14 @@ def test_ending_statuses(
 def test_an_unknown_task_past_its_lifetime_expired(rt: Runtime) -> None:
     job, token = pending_job(rt)
     rt.clock.now = job.timestamps[JobState.PENDING] + 25 * 3600
-    rt.upstream.fetches.append(task_result(TaskStatus.UNKNOWN))
+    rt.upstreams["default"].fetches.append(task_result(TaskStatus.UNKNOWN))
     poll(rt, job.job_id, token)
     assert current(rt, job).state is JobState.EXPIRED
 
 
 def test_throttled_queries_poll_again_without_a_retry(rt: Runtime) -> None:
     job, token = pending_job(rt)
-    rt.upstream.fetches.append(UpstreamThrottled("Throttling", "qps", retry_after_s=7.0))
+    rt.upstreams["default"].fetches.append(UpstreamThrottled("Throttling", "qps", retry_after_s=7.0))
     poll(rt, job.job_id, token)
     [(_, countdown)] = rt.scheduler.of(TASK_POLL)
     assert countdown == 7.0
@@ -130,7 +130,7 @@ def test_an_unread_status_still_renews_the_lease(
     job, token = pending_job(rt)
     ttl_s = rt.settings.pipeline.lease_ttl_s
     rt.clock.now += ttl_s - 100  # close to running out
-    rt.upstream.fetches.append(error)
+    rt.upstreams["default"].fetches.append(error)
     poll(rt, job.job_id, token)
     rt.clock.now += 200  # past the first lease, inside the renewed one
     assert rt.limiter.try_acquire("default", MODEL, "another") is not None  # still held
@@ -138,7 +138,7 @@ def test_an_unread_status_still_renews_the_lease(
 
 def test_an_unreadable_status_is_polled_until_the_task_outlives_24h(rt: Runtime) -> None:
     job, token = pending_job(rt)
-    rt.upstream.fetches.append(UpstreamUnavailable("ReadTimeout", "slow"))
+    rt.upstreams["default"].fetches.append(UpstreamUnavailable("ReadTimeout", "slow"))
     poll(rt, job.job_id, token)  # no retry spent: polled again later
     stored = current(rt, job)
     assert stored.state is JobState.PENDING and stored.poll_token != token
@@ -146,7 +146,7 @@ def test_an_unreadable_status_is_polled_until_the_task_outlives_24h(rt: Runtime)
     assert args == (job.job_id, stored.poll_token)
     assert 0 < countdown <= rt.settings.pipeline.max_poll_interval_s
     rt.clock.now = job.timestamps[JobState.PENDING] + 24 * 3600 + 1
-    rt.upstream.fetches.append(UpstreamUnavailable("HTTP 503", "down"))
+    rt.upstreams["default"].fetches.append(UpstreamUnavailable("HTTP 503", "down"))
     poll(rt, job.job_id, stored.poll_token or "")
     expired = current(rt, job)
     assert expired.state is JobState.EXPIRED and "24 h" in (expired.error_message or "")
@@ -160,4 +160,4 @@ def test_terminal_missing_and_taskless_jobs_are_not_polled(rt: Runtime) -> None:
     poll(rt, "0" * 32, token)
     queued = new_job(rt)
     poll(rt, queued.job_id, "any")
-    assert rt.upstream.calls == []
+    assert rt.upstreams["default"].calls == []

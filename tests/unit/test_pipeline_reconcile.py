@@ -34,7 +34,7 @@ def test_adopts_the_one_unclaimed_task(rt: Runtime) -> None:
     job = interrupted(rt)
     assert job.intent_at is not None
     rt.store.claim_task("t-other", "f" * 32)  # another job's task, in the same window
-    rt.upstream.pages.append(
+    rt.upstreams["default"].pages.append(
         page(
             summary("t-other", job.intent_at),
             summary("t-mine", job.intent_at + 0.5),
@@ -44,7 +44,7 @@ def test_adopts_the_one_unclaimed_task(rt: Runtime) -> None:
     )
     assert reconcile(rt, job) == ("t-mine", "req-t-mine")
     assert rt.store.task_owner("t-mine") == job.job_id
-    [(_, kwargs)] = rt.upstream.calls
+    [(_, kwargs)] = rt.upstreams["default"].calls
     assert kwargs["model"] == "wan2.7-image" and kwargs["page_size"] == 100
     assert kwargs["start_time"] == _wall_clock(job.intent_at - 1 - 1, None)
 
@@ -53,7 +53,7 @@ def test_a_task_already_linked_to_the_job_is_adopted(rt: Runtime) -> None:
     job = interrupted(rt)
     assert job.intent_at is not None
     rt.store.claim_task("t-mine", job.job_id)  # linked, then the worker died
-    rt.upstream.pages.append(page(summary("t-mine", job.intent_at), summary("t-x", job.intent_at)))
+    rt.upstreams["default"].pages.append(page(summary("t-mine", job.intent_at), summary("t-x", job.intent_at)))
     assert reconcile(rt, job) == ("t-mine", "req-t-mine")
 
 
@@ -62,14 +62,14 @@ def test_gives_up_unless_exactly_one_task_is_unclaimed(rt: Runtime, unclaimed: i
     job = interrupted(rt)
     assert job.intent_at is not None
     tasks = [summary(f"t{i}", job.intent_at) for i in range(unclaimed)]
-    rt.upstream.pages.append(page(*tasks))
+    rt.upstreams["default"].pages.append(page(*tasks))
     assert reconcile(rt, job) is None
     ended = rt.store.get(job.job_id)
     assert ended is not None and ended.state is JobState.FAILED
     assert ended.error_code == "SubmitOutcomeUnknown"
     assert rt.store.stat("orphan_suspects") == 1
     assert rt.limiter.in_flight("default", "wan2.7-image") == 0
-    assert rt.upstream.count("submit") == 0
+    assert rt.upstreams["default"].count("submit") == 0
 
 
 def test_reads_every_page(rt: Runtime) -> None:
@@ -82,13 +82,13 @@ def test_reads_every_page(rt: Runtime) -> None:
         total=2, total_page=2, page_no=2, page_size=1, tasks=(summary("t2", job.intent_at),)
     )
     rt.store.claim_task("t1", "e" * 32)
-    rt.upstream.pages += [first, second]
+    rt.upstreams["default"].pages += [first, second]
     assert reconcile(rt, job) == ("t2", "req-t2")
 
 
 def test_list_failures_are_retryable(rt: Runtime) -> None:
     job = interrupted(rt)
-    rt.upstream.pages.append(UpstreamUnavailable("ConnectError", "down"))
+    rt.upstreams["default"].pages.append(UpstreamUnavailable("ConnectError", "down"))
     with pytest.raises(UpstreamUnavailable):
         reconcile(rt, job)
     stored = rt.store.get(job.job_id)
@@ -110,7 +110,7 @@ def test_lists_only_once_concurrent_submits_had_time_to_link(rt: Runtime) -> Non
     assert job.intent_at is not None
     rt.clock.now = job.intent_at + 5.5  # settled (5 s), but not one read timeout (1 s) more
     assert reconcile(rt, job) is None
-    assert rt.upstream.calls == []
+    assert rt.upstreams["default"].calls == []
     [(args, countdown)] = rt.scheduler.of(TASK_SUBMIT)
     assert args == (job.job_id,) and countdown == pytest.approx(0.5)
 
@@ -120,7 +120,7 @@ def test_another_open_intent_in_the_window_blocks_adoption(rt: Runtime) -> None:
     rt.intents.open("default", "wan2.7-image", rival.job_id)  # its submit is in progress
     job = interrupted(rt)
     assert job.intent_at is not None
-    rt.upstream.pages.append(page(summary("t-whose", job.intent_at + 0.5)))
+    rt.upstreams["default"].pages.append(page(summary("t-whose", job.intent_at + 0.5)))
     assert reconcile(rt, job) is None
     ended = rt.store.get(job.job_id)
     assert ended is not None and ended.error_code == "SubmitOutcomeUnknown"
@@ -136,7 +136,7 @@ def test_a_closed_intent_does_not_block_adoption(rt: Runtime) -> None:
     rt.intents.open("default", "wan2.6-image", rival.job_id)  # another model: no rival
     job = interrupted(rt)
     assert job.intent_at is not None
-    rt.upstream.pages.append(page(summary("t-mine", job.intent_at + 0.5)))
+    rt.upstreams["default"].pages.append(page(summary("t-mine", job.intent_at + 0.5)))
     assert reconcile(rt, job) == ("t-mine", "req-t-mine")
 
 
@@ -146,7 +146,7 @@ def test_a_task_without_a_creation_time_is_never_adopted_by_elimination(rt: Runt
         {"task_id": "t-undated", "status": "PENDING", "model_name": "wan2.7-image"}
     )
     assert undated.gmt_create is None
-    rt.upstream.pages.append(page(undated))
+    rt.upstreams["default"].pages.append(page(undated))
     assert reconcile(rt, job) is None
     ended = rt.store.get(job.job_id)
     assert ended is not None and ended.error_code == "SubmitOutcomeUnknown"

@@ -32,7 +32,7 @@ def ok(task_id: str = "task-1") -> SubmitResult:
 
 def test_a_queued_job_is_submitted_once_and_polled(rt: Runtime) -> None:
     job = new_job(rt)
-    rt.upstream.submits.append(ok())
+    rt.upstreams["default"].submits.append(ok())
     submit(rt, job.job_id)
     stored = rt.store.get(job.job_id)
     assert stored is not None
@@ -49,7 +49,7 @@ def test_a_queued_job_is_submitted_once_and_polled(rt: Runtime) -> None:
     assert rt.limiter.in_flight("default", "wan2.7-image") == 1
     # redelivered: never submitted again, the poll chain is renewed instead
     submit(rt, job.job_id)
-    assert rt.upstream.count("submit") == 1
+    assert rt.upstreams["default"].count("submit") == 1
     assert len(rt.scheduler.of(TASK_POLL)) == 2
 
 
@@ -58,10 +58,10 @@ def test_waiting_for_capacity_reschedules_without_a_retry(
 ) -> None:
     rt = make_runtime(redis_client, redis_prefix, unit_settings(max_in_flight=1))
     first, second = new_job(rt), new_job(rt)
-    rt.upstream.submits.append(ok())
+    rt.upstreams["default"].submits.append(ok())
     submit(rt, first.job_id)
     submit(rt, second.job_id)
-    assert rt.upstream.count("submit") == 1
+    assert rt.upstreams["default"].count("submit") == 1
     [(args, countdown)] = rt.scheduler.of(TASK_SUBMIT)
     base_s = rt.settings.pipeline.capacity_retry_s
     assert args == (second.job_id, "1") and base_s <= countdown <= 2 * base_s
@@ -76,7 +76,7 @@ def test_waits_for_capacity_back_off_with_jitter_up_to_the_bound(
         redis_client, redis_prefix, unit_settings(max_in_flight=1, capacity_retry_max_s=6.0)
     )
     first, second = new_job(rt), new_job(rt)
-    rt.upstream.submits.append(ok())
+    rt.upstreams["default"].submits.append(ok())
     submit(rt, first.job_id)
     for waits in range(8):
         for _ in range(5):
@@ -88,7 +88,7 @@ def test_waits_for_capacity_back_off_with_jitter_up_to_the_bound(
         assert all(1.0 <= c <= min(6.0, 2.0 ** (waits + 1)) for c in countdowns)
     assert len(set(by_waits[3])) > 1  # spread, not a herd
     assert max(max(c) for c in by_waits) <= 6.0
-    assert rt.upstream.count("submit") == 1
+    assert rt.upstreams["default"].count("submit") == 1
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_waits_for_capacity_back_off_with_jitter_up_to_the_bound(
 )
 def test_a_clean_failure_clears_the_intent_and_is_retried(rt: Runtime, error: Exception) -> None:
     job = new_job(rt)
-    rt.upstream.submits += [error, ok()]
+    rt.upstreams["default"].submits += [error, ok()]
     with pytest.raises(type(error)):
         submit(rt, job.job_id)
     stored = rt.store.get(job.job_id)
@@ -117,7 +117,7 @@ def test_a_throttled_submit_waits_without_spending_a_retry(
     rt: Runtime, retry_after_s: float | None
 ) -> None:
     job = new_job(rt)
-    rt.upstream.submits.append(
+    rt.upstreams["default"].submits.append(
         UpstreamThrottled("Throttling.RateQuota", "slow", None, 429, retry_after_s)
     )
     submit(rt, job.job_id)  # no exception: Celery's retry budget is untouched
@@ -129,7 +129,7 @@ def test_a_throttled_submit_waits_without_spending_a_retry(
     [(args, countdown)] = rt.scheduler.of(TASK_SUBMIT)
     base_s = retry_after_s or rt.settings.pipeline.capacity_retry_s
     assert args == (job.job_id, "1") and base_s <= countdown <= 2 * base_s
-    rt.upstream.submits.append(ok())
+    rt.upstreams["default"].submits.append(ok())
     submit(rt, job.job_id, waits=1)
     retried = rt.store.get(job.job_id)
     assert retried is not None and retried.state is JobState.PENDING and retried.attempts == 2
@@ -144,19 +144,19 @@ def test_a_throttled_submit_waits_without_spending_a_retry(
 )
 def test_a_permanent_failure_ends_the_job(rt: Runtime, error: Exception, code: str) -> None:
     job = new_job(rt)
-    rt.upstream.submits.append(error)
+    rt.upstreams["default"].submits.append(error)
     submit(rt, job.job_id)
     stored = rt.store.get(job.job_id)
     assert stored is not None and stored.state is JobState.FAILED
     assert stored.error_code == code and stored.error_message
     assert rt.limiter.in_flight("default", "wan2.7-image") == 0
     submit(rt, job.job_id)
-    assert rt.upstream.count("submit") == 1
+    assert rt.upstreams["default"].count("submit") == 1
 
 
 def test_an_ambiguous_submit_is_reconciled_never_resubmitted(rt: Runtime) -> None:
     job = new_job(rt)
-    rt.upstream.submits.append(SubmitAmbiguous("ReadTimeout", "no answer"))
+    rt.upstreams["default"].submits.append(SubmitAmbiguous("ReadTimeout", "no answer"))
     submit(rt, job.job_id)
     [(args, countdown)] = rt.scheduler.of(TASK_SUBMIT)
     assert args == (job.job_id,) and countdown == 6.0  # settle time + one read timeout
@@ -169,17 +169,17 @@ def test_an_ambiguous_submit_is_reconciled_never_resubmitted(rt: Runtime) -> Non
     assert rt.scheduler.of(TASK_SUBMIT)[-1][1] == pytest.approx(5.0)
     # settled: the one unclaimed task of the model around the intent is adopted
     rt.clock.now = stored.intent_at + 7
-    rt.upstream.pages.append(page(summary("t-lost", stored.intent_at + 0.1)))
+    rt.upstreams["default"].pages.append(page(summary("t-lost", stored.intent_at + 0.1)))
     submit(rt, job.job_id)
     adopted = rt.store.get(job.job_id)
     assert adopted is not None and adopted.state is JobState.PENDING
     assert adopted.task_id == "t-lost" and adopted.request_id == "req-t-lost"
-    assert rt.upstream.count("submit") == 1
+    assert rt.upstreams["default"].count("submit") == 1
 
 
 def test_a_redelivered_submit_of_a_storing_job_sends_store(rt: Runtime) -> None:
     job = new_job(rt)
-    rt.upstream.submits.append(ok())
+    rt.upstreams["default"].submits.append(ok())
     submit(rt, job.job_id)
     rt.store.transition(job.job_id, JobState.STORING, result_urls=["https://r/1.png"])
     submit(rt, job.job_id)
@@ -191,7 +191,7 @@ def test_terminal_and_missing_jobs_are_left_alone(rt: Runtime) -> None:
     rt.store.transition(job.job_id, JobState.CANCELED)
     submit(rt, job.job_id)
     submit(rt, "0" * 32)
-    assert rt.upstream.calls == [] and rt.scheduler.sent == []
+    assert rt.upstreams["default"].calls == [] and rt.scheduler.sent == []
 
 
 def test_a_job_canceled_while_waiting_gives_its_slot_back(
@@ -204,7 +204,7 @@ def test_a_job_canceled_while_waiting_gives_its_slot_back(
     monkeypatch.setattr(rt.store, "get", lambda jid: next(answers, None) or real_get(jid))
     rt.store.transition(job.job_id, JobState.CANCELED)  # ...canceled before begin_submit
     submit(rt, job.job_id)
-    assert rt.upstream.calls == []
+    assert rt.upstreams["default"].calls == []
     assert rt.limiter.in_flight("default", "wan2.7-image") == 0  # the lease it took is back
     assert rt.intents.overlapping("default", "wan2.7-image", 0, 2e9, exclude="") == []
 
@@ -219,10 +219,10 @@ def test_a_task_whose_job_ended_meanwhile_is_canceled_and_counted(
         rt.store.transition(job.job_id, JobState.FAILED)  # e.g. on_failure of a stale message
         return ok("t-late")
 
-    rt.upstream.submits.append(post_while_the_job_ends)
-    rt.upstream.cancels.append(upstream_cancel)
+    rt.upstreams["default"].submits.append(post_while_the_job_ends)
+    rt.upstreams["default"].cancels.append(upstream_cancel)
     submit(rt, job.job_id)
-    assert ("cancel", "t-late") in rt.upstream.calls
+    assert ("cancel", "t-late") in rt.upstreams["default"].calls
     assert rt.store.stat("orphan_suspects") == 1
     assert rt.store.task_owner("t-late") == job.job_id  # never adopted by another job
     assert rt.limiter.in_flight("default", "wan2.7-image") == 0
@@ -237,7 +237,7 @@ def test_an_attached_task_closes_the_jobs_open_intent(rt: Runtime) -> None:
         seen.append(rt.intents.overlapping("default", "wan2.7-image", 0, 2e9, exclude=""))
         return ok()
 
-    rt.upstream.submits.append(post)
+    rt.upstreams["default"].submits.append(post)
     submit(rt, job.job_id)
     assert seen == [[job.job_id]]  # open while the POST was in flight
     assert rt.intents.overlapping("default", "wan2.7-image", 0, 2e9, exclude="") == []

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 from config import S3Settings, Settings, UpstreamSettings
 from workers import runtime
 from workers.contract import JobStore
-from workers.limiter import RedisLimiter
+from workers.limits import Limits
 
 
 class NoScheduler:
@@ -29,8 +29,9 @@ def test_start_builds_once_and_stop_closes(redis_url: str) -> None:
     try:
         assert runtime.start(settings(redis_url), NoScheduler()) is first
         assert runtime.current() is first
-        assert isinstance(first.store, JobStore) and isinstance(first.limiter, RedisLimiter)
+        assert isinstance(first.store, JobStore) and isinstance(first.limits, Limits)
         assert len(first.closers) == 4
+        assert list(first.upstreams) == ["default"]
     finally:
         runtime.stop()
     assert first.closers == []

@@ -11,7 +11,7 @@ queue names. It imports nothing of the project but :mod:`config` (defaults) and
 from workers.contract.images import DEFAULT_FETCH_LIMIT_BYTES, ImageFacts, inspect_image
 from workers.contract.jobstore import JobStore
 from workers.contract.models import ModelName, ModelSpec, Protocol, protocol_of, spec_of
-from workers.contract.records import JobRecord, JobUsage
+from workers.contract.records import JobRecord, JobUsage, Priority
 from workers.contract.request import EditRequest
 from workers.contract.sources import SourceKind, source_kind
 from workers.contract.states import TERMINAL_STATES, JobState
@@ -29,6 +29,7 @@ __all__ = [
     "JobUsage",
     "ModelName",
     "ModelSpec",
+    "Priority",
     "Protocol",
     "SourceKind",
     "TaskOwners",

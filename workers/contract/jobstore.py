@@ -20,7 +20,7 @@ from config import PipelineSettings
 from workers.contract.jobscripts import CHANGE_SCRIPT, CREATE_SCRIPT, change_args, create_args
 from workers.contract.records import JobRecord, from_hash
 from workers.contract.redisio import text, translated
-from workers.contract.states import JobState
+from workers.contract.states import TERMINAL_STATES, JobState
 from workers.contract.taskowners import ORPHAN_SUSPECTS, TASK_OWNER_TTL_S, TaskOwners
 
 # ORPHAN_SUSPECTS and TASK_OWNER_TTL_S live in taskowners; re-exported for their importers here.
@@ -181,6 +181,10 @@ class JobStore:
             out += [JobState(text(state)) if state is not None else None for state in replies]
         return out
 
+    def gone(self, job_ids: Iterable[str]) -> list[bool]:
+        """Whether each job has ended or no longer exists (in order)."""
+        return [state is None or state in TERMINAL_STATES for state in self.states(job_ids)]
+
     def batch_job_ids(self, batch: str) -> list[str]:
         """Ids of a batch's jobs, oldest first (expired jobs may still be listed)."""
         with translated("batch_job_ids"):
@@ -251,13 +255,13 @@ class JobStore:
         """
         return self._apply(job_id, fields=fields, terminal_ok=allow_terminal) == 1
 
-    def begin_submit(self, job_id: str) -> bool:
+    def begin_submit(self, job_id: str, account: str | None = None) -> bool:
         """Record a submit intent, before the upstream call: the one gate to submitting.
 
         Succeeds only for a QUEUED job, or a SUBMITTING one with no submit in progress (no
         ``intent_at``: its last attempt provably created nothing). Moves it to SUBMITTING,
-        stamps ``intent_at`` with the Redis clock and counts the attempt. Of two concurrent
-        callers, one wins.
+        records the ``account`` it is submitted on (when given), stamps ``intent_at`` with
+        the Redis clock and counts the attempt. Of two concurrent callers, one wins.
         """
         applied = self._apply(
             job_id,
@@ -266,6 +270,7 @@ class JobStore:
             match={"intent_at": None, "task_id": None},
             stamp=("intent_at",),
             incr={"attempts": 1},
+            fields={"account": account} if account is not None else None,
         )
         return applied == 1
 

@@ -20,6 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from functools import cache
 from types import MappingProxyType
 from typing import Annotated, Any, Final
@@ -45,12 +46,20 @@ STATE_RANK: Final = MappingProxyType(
 
 TERMINAL_RANK: Final = 5
 
-DEFAULT_ACCOUNT: Final = "default"
 DEFAULT_BATCH: Final = "default"
+DEFAULT_TENANT: Final = "default"
 TIMESTAMP_PREFIX: Final = "ts:"
 
 Name = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")]
-"""A custom id, batch or account name: 1 to 256 characters, no whitespace."""
+"""A custom id, batch, tenant or account name: 1 to 256 characters, no whitespace."""
+
+
+class Priority(StrEnum):
+    """A job's lane: every waiting ``interactive`` job takes a free slot before any ``bulk``
+    one (within a lane, tenants share slots by weight)."""
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
 
 
 def new_job_id() -> str:
@@ -91,7 +100,9 @@ class JobRecord(BaseModel):
         job_id: The job's id (uuid4 hex).
         custom_id: The caller's idempotency key; one live job per custom id.
         batch: The batch the job belongs to.
-        account: The upstream account whose key and limits the job uses.
+        tenant: Who the job is for; tenants waiting for slots share them by weight.
+        priority: The job's lane (``interactive`` before ``bulk``).
+        account: The upstream account the job was admitted to (None until admitted).
         request: The validated edit request (sources: http(s), data URI or ``s3://``).
         state: Where the job is.
         attempts: Submit attempts started (each one recorded an intent first).
@@ -119,7 +130,9 @@ class JobRecord(BaseModel):
     job_id: str = Field(default_factory=new_job_id, pattern=r"^[0-9a-f]{32}$")
     custom_id: Name | None = None
     batch: Name = DEFAULT_BATCH
-    account: Name = DEFAULT_ACCOUNT
+    tenant: Name = DEFAULT_TENANT
+    priority: Priority = Priority.BULK
+    account: Name | None = None
     request: EditRequest
     state: JobState = JobState.QUEUED
     attempts: int = Field(default=0, ge=0)
@@ -156,7 +169,9 @@ class JobRecord(BaseModel):
         return self.state in TERMINAL_STATES
 
 
-IDENTITY_FIELDS: Final = frozenset({"job_id", "custom_id", "batch", "account", "created_at"})
+IDENTITY_FIELDS: Final = frozenset(
+    {"job_id", "custom_id", "batch", "tenant", "priority", "created_at"}
+)
 """Fields fixed at creation."""
 MANAGED_FIELDS: Final = frozenset({"state", "timestamps", "updated_at"})
 """Fields only the store's state machine writes."""
@@ -254,6 +269,8 @@ _FIELD_DECODERS: Final[Mapping[str, Callable[[str], Any]]] = MappingProxyType(
         "job_id": str,
         "custom_id": str,
         "batch": str,
+        "tenant": str,
+        "priority": Priority,
         "account": str,
         "request": _request,
         "state": JobState,

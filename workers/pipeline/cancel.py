@@ -28,7 +28,7 @@ from typing import Any
 
 from workers.contract import JobRecord, JobState
 from workers.errors import UpstreamRejected
-from workers.pipeline.outcomes import finish, without_url_queries
+from workers.pipeline.outcomes import finish, release, without_url_queries
 from workers.runtime import Runtime
 
 CANCELED_BY_REQUEST = "canceled on request"
@@ -78,7 +78,7 @@ def cancel(rt: Runtime, job_id: str) -> CancelOutcome:
         )
     if job.state is JobState.PENDING and job.task_id is not None:
         try:
-            rt.upstream.cancel(job.task_id)
+            rt.upstream_for(job.account).cancel(job.task_id)
         except UpstreamRejected as exc:
             reason = without_url_queries(f"the upstream refused: {exc.code}: {exc.message}")
             return CancelOutcome(job_id, False, job.state, reason)
@@ -106,7 +106,7 @@ def _cancel_unsubmitted(rt: Runtime, job: JobRecord) -> CancelOutcome:
         expect=(job.state,),
         error_message=CANCELED_BY_REQUEST,
     ):
-        rt.limiter.release(job.account, job.request.model.value, job_id)
+        release(rt, job)
         return CancelOutcome(job_id, True, JobState.CANCELED)
     return _refused(rt, job_id, "the job moved on while being canceled; ask again")
 

@@ -30,3 +30,6 @@ RECONCILE_MAX_PAGES: Final = 20
 
 POLL_TOKEN_BYTES: Final = 8
 """Random bytes of a poll token."""
+
+NO_ACCOUNT: Final = "NoAccount"
+"""No configured account runs the job's model."""

@@ -4,13 +4,12 @@ or submit."""
 from __future__ import annotations
 
 import logging
-import random
 import re
 import secrets
 
 from workers.contract import JobRecord, JobState
 from workers.contract.jobstore import ORPHAN_SUSPECTS
-from workers.contract.names import TASK_POLL, TASK_SUBMIT
+from workers.contract.names import TASK_POLL
 from workers.errors import (
     RetryableError,
     UpstreamRejected,
@@ -24,6 +23,9 @@ from workers.runtime import Runtime
 _log = logging.getLogger(__name__)
 
 MESSAGE_CHARS = 1000
+
+RESERVED = "reserved"
+"""The poll message argument that says its query is already reserved."""
 
 _URL_QUERY = re.compile(r"""(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*""")
 
@@ -69,7 +71,7 @@ def finish(
 ) -> bool:
     """Give the job's slot back and move it to a terminal ``state`` (with the reason; URL
     queries are stripped from it)."""
-    rt.limiter.release(job.account, job.request.model.value, job.job_id)
+    release(rt, job)
     ended = rt.store.transition(
         job.job_id,
         state,
@@ -110,8 +112,13 @@ def fail(rt: Runtime, job_id: str, exc: BaseException) -> None:
     finish(rt, job, JobState.FAILED, code=code, message=message)
 
 
-def schedule_poll(rt: Runtime, job_id: str, old_token: str | None, countdown_s: float) -> bool:
+def schedule_poll(
+    rt: Runtime, job_id: str, old_token: str | None, countdown_s: float, *, reserved: bool = False
+) -> bool:
     """Send the job's next poll and make its token the job's current one.
+
+    ``reserved``: the poll holds a reservation of its account's query budget for the moment
+    it runs (it queries without asking the budget again).
 
     The message goes first: if this process dies before the token is swapped, the message
     now in flight is merely stale, and the redelivered poll that was running carries on.
@@ -121,31 +128,32 @@ def schedule_poll(rt: Runtime, job_id: str, old_token: str | None, countdown_s: 
         and the message just sent will be dropped when it arrives).
     """
     token = secrets.token_hex(POLL_TOKEN_BYTES)
-    rt.scheduler.later(TASK_POLL, job_id, token, countdown_s=countdown_s)
+    args = (job_id, token, RESERVED) if reserved else (job_id, token)
+    rt.scheduler.later(TASK_POLL, *args, countdown_s=countdown_s)
     return rt.store.swap_poll_token(job_id, old_token, token)
 
 
-def schedule_submit(rt: Runtime, job_id: str, waits: int, base_s: float) -> None:
-    """Send the job's submit again after waiting for capacity (not a retry).
-
-    Args:
-        rt: The runtime.
-        job_id: The job.
-        waits: How many times the job has waited already (the backoff's exponent).
-        base_s: The shortest wait: the limiter's suggestion, the upstream's ``Retry-After``,
-            or ``capacity_retry_s``.
-    """
-    countdown_s = capacity_backoff_s(rt, waits, base_s)
-    rt.scheduler.later(TASK_SUBMIT, job_id, str(waits + 1), countdown_s=countdown_s)
+def release(rt: Runtime, job: JobRecord, account: str | None = None) -> None:
+    """Give back the slot the job holds on ``account`` (default: the one it was submitted
+    on), and let this process's dispatcher admit the next job at once."""
+    account = account or job.account
+    if account is None:
+        return
+    rt.limits.leases.release(account, job.request.model.value, job.job_id)
+    rt.wake_dispatcher()
 
 
-def capacity_backoff_s(rt: Runtime, waits: int, base_s: float) -> float:
-    """A wait for capacity: at least ``base_s``, at most ``base_s * 2**(waits + 1)`` bounded by
-    ``capacity_retry_max_s``, uniformly spread in between so that waiters do not come back
-    together."""
-    cap_s = max(base_s, rt.settings.pipeline.capacity_retry_max_s)
-    upper_s = min(cap_s, base_s * 2.0 ** min(waits + 1, 32))
-    return random.uniform(base_s, max(base_s, upper_s))
+def next_poll_delay_s(rt: Runtime, job: JobRecord) -> float:
+    """Delay before the next poll of a job whose task is in progress: at the next quantile
+    of the model's observed latency (:mod:`workers.limits.latency`), else the fixed
+    schedule (``first_poll_delay_s``, then ``poll_interval_s`` growing)."""
+    elapsed_s = rt.clock() - job.timestamps.get(JobState.PENDING, job.created_at)
+    delay_s = rt.limits.latency.next_delay_s(job.request.model.value, elapsed_s)
+    if delay_s is not None:
+        return delay_s
+    if job.polls == 0:
+        return max(0.0, rt.settings.pipeline.first_poll_delay_s - elapsed_s)
+    return poll_delay_s(rt, job.polls)
 
 
 def poll_delay_s(rt: Runtime, polls: int) -> float:

@@ -55,6 +55,7 @@ def reconcile(rt: Runtime, job: JobRecord) -> tuple[str, str | None] | None:
     """
     assert job.intent_at is not None
     account, model = job.account, job.request.model.value
+    assert account is not None, "begin_submit records the account with the intent"
     settle_s = submit_settle_s(rt.settings)
     wait_s = job.intent_at + reconcile_after_s(rt.settings) - rt.clock()
     if wait_s > 0:
@@ -63,7 +64,7 @@ def reconcile(rt: Runtime, job: JobRecord) -> tuple[str, str | None] | None:
     since = job.intent_at - rt.settings.pipeline.reconcile_margin_s
     until = job.intent_at + settle_s
     # Order matters (see workers.intents): list, then open intents, then owners.
-    listed = _listed(rt, model, since, until)
+    listed = _listed(rt, account, model, since, until)
     if listed is None:
         _give_up(rt, job, "too many tasks listed around the submit")
         return None
@@ -97,13 +98,15 @@ def _give_up(rt: Runtime, job: JobRecord, why: str) -> None:
     finish(rt, job, JobState.FAILED, code=SUBMIT_OUTCOME_UNKNOWN, message=message)
 
 
-def _listed(rt: Runtime, model: str, since: float, until: float) -> list[TaskSummary] | None:
+def _listed(
+    rt: Runtime, account: str, model: str, since: float, until: float
+) -> list[TaskSummary] | None:
     """The model's tasks created in ``[since, until]`` (None: more than can be listed)."""
     offset_s = rt.settings.pipeline.reconcile_utc_offset_s
     found: list[TaskSummary] = []
     page_no = 1
     while True:
-        page = rt.upstream.list_tasks(
+        page = rt.upstream_for(account).list_tasks(
             page_no=page_no,
             page_size=RECONCILE_PAGE_SIZE,
             model=model,

@@ -1,25 +1,31 @@
-"""Submitting a job upstream, at most once.
+"""Submitting a job upstream, at most once, when the limiter admits it.
 
-The record decides what a (possibly repeated) submit message may do:
+A job's first submit message parks it in the waiting room (:mod:`workers.limits.admission`);
+a dispatcher admits it to an account with capacity (slot leased, submit token taken) and
+sends a second submit message naming that account. The record decides what a (possibly
+repeated) submit message may do:
 
 =============================================  ==============================================
 record                                          action
 =============================================  ==============================================
-terminal                                        nothing
+terminal                                        nothing (an admitted job gives its slot back)
 has a task_id                                   make sure it is followed (poll, or store)
 SUBMITTING with ``intent_at``                   a submit was interrupted: reconcile (never
                                                 resubmit), see :mod:`workers.pipeline.reconcile`
-QUEUED, or SUBMITTING without ``intent_at``     lease capacity (or come back later), record the
-                                                intent, POST, record the task, schedule a poll
+QUEUED, or SUBMITTING without ``intent_at``     no account yet: park the job (waiting costs no
+                                                retry and holds no worker); admitted to an
+                                                account: record the intent and the account,
+                                                POST, record the task, schedule the first poll
 =============================================  ==============================================
 
 A submit that provably created nothing (a refused connection, a 503 at the door) clears the
-intent and is retried by Celery: the job stays SUBMITTING, since states never go backwards,
-and "SUBMITTING without intent" means exactly "no submit in progress, none landed". A 429
-clears the intent too but is waiting for capacity, not a failure: the submit is sent again
-after ``Retry-After`` (or the capacity backoff), spending no retry. Waits for capacity back
-off exponentially with jitter, up to ``capacity_retry_max_s``. An ambiguous submit keeps its
-intent and comes back once the outcome has settled upstream.
+intent and is retried by Celery, keeping its slot: the job stays SUBMITTING, since states
+never go backwards, and "SUBMITTING without intent" means exactly "no submit in progress,
+none landed". A 429 clears the intent too, but is waiting for capacity, not a failure: the
+account and model are paused for the whole fleet and their limit cut
+(:mod:`workers.limits.throttle`), the slot goes back, and the job is parked again first in its
+tenant's line, spending no retry. An ambiguous submit keeps its intent and comes back once the
+outcome has settled upstream.
 
 Between the intent and the linked task the job is listed among the open intents of its
 account and model (:mod:`workers.intents`), so that a reconciling submit never takes its task.
@@ -49,31 +55,43 @@ from workers.errors import (
     UpstreamThrottled,
     WanqError,
 )
-from workers.pipeline.constants import TASK_CONFLICT
-from workers.pipeline.outcomes import error_fields, finish, schedule_poll, schedule_submit
+from workers.limits import ThrottleKind
+from workers.pipeline.constants import NO_ACCOUNT, TASK_CONFLICT
+from workers.pipeline.outcomes import (
+    error_fields,
+    finish,
+    next_poll_delay_s,
+    release,
+    schedule_poll,
+)
 from workers.pipeline.reconcile import reconcile
 from workers.runtime import Runtime
 
 _log = logging.getLogger(__name__)
 
 
-def submit(rt: Runtime, job_id: str, *, waits: int = 0) -> None:
-    """Submit a job upstream unless it is already submitted, settled, or ended.
+def submit(rt: Runtime, job_id: str, account: str | None = None) -> None:
+    """Park a job, or submit it upstream once admitted, unless it is already submitted,
+    settled, or ended.
 
     Args:
         rt: The runtime.
         job_id: The job.
-        waits: How many times this job already waited for capacity (its backoff).
+        account: The account the job was admitted to (its slot is leased there); None for a
+            job not admitted yet.
 
     Raises:
         RetryableError: Nothing reached the upstream and the job may be submitted again
-            later (the caller retries; the intent is cleared and the slot given back).
+            later (the caller retries with the same account; the intent is cleared).
     """
+    if account is not None:
+        rt.limits.admission.started(job_id)
     job = rt.store.get(job_id)
     if job is None:
         _log.warning("submit: no job %s", job_id)
         return
     if job.is_terminal:
+        release(rt, job, account)
         return
     if job.task_id is not None:
         resume(rt, job)
@@ -83,28 +101,40 @@ def submit(rt: Runtime, job_id: str, *, waits: int = 0) -> None:
         if task is not None:
             attach(rt, job, task[0], task[1])
         return
-    account, model = job.account, job.request.model.value
-    wait_s = rt.limiter.try_acquire(account, model, job_id)
-    if wait_s is not None:
-        schedule_submit(rt, job_id, waits, wait_s)
+    if account is None:
+        park(rt, job)
         return
+    model = job.request.model.value
     rt.intents.open(account, model, job_id)  # before the intent: a failure here costs nothing
-    if not rt.store.begin_submit(job_id):
+    if not rt.store.begin_submit(job_id, account):
         # Another delivery may hold the gate and be posting: its entry is this one; keep it.
         latest = rt.store.get(job_id)
         if latest is None or latest.is_terminal:  # canceled meanwhile: the lease is ours
             rt.intents.close(account, model, job_id)
-            rt.limiter.release(account, model, job_id)
+            release(rt, job, account)
         return
-    _post(rt, job, waits)
+    _post(rt, job.model_copy(update={"account": account}), account)
 
 
-def _post(rt: Runtime, job: JobRecord, waits: int) -> None:
+def park(rt: Runtime, job: JobRecord, *, first: bool = False) -> None:
+    """Put a job in its model's waiting room (``first``: at the head of its tenant's line),
+    or fail it when no configured account runs its model."""
+    model = job.request.model.value
+    if not rt.limits.admission.serves(model):
+        message = f"no configured account runs {model}"
+        finish(rt, job, JobState.FAILED, code=NO_ACCOUNT, message=message)
+        return
+    rt.limits.admission.park(job.job_id, model, job.priority, job.tenant, first=first)
+    rt.wake_dispatcher()
+
+
+def _post(rt: Runtime, job: JobRecord, account: str) -> None:
     """The one upstream call of a submit attempt whose intent is recorded."""
     request = job.request
+    model = request.model.value
     try:
         body = request.to_body(input_resolver(rt))
-        answer = rt.upstream.submit_body(request.model.value, request.protocol, body)
+        answer = rt.upstream_for(account).submit_body(model, request.protocol, body)
     except SubmitAmbiguous as exc:
         _log.warning("job %s: ambiguous submit, reconciling later: %s", job.job_id, exc)
         rt.scheduler.later(TASK_SUBMIT, job.job_id, countdown_s=reconcile_after_s(rt.settings))
@@ -112,26 +142,35 @@ def _post(rt: Runtime, job: JobRecord, waits: int) -> None:
     except PermanentError as exc:
         code, message = error_fields(exc)
         finish(rt, job, JobState.FAILED, code=code, message=message)
-        rt.intents.close(job.account, request.model.value, job.job_id)
+        rt.intents.close(account, model, job.job_id)
         return
     except UpstreamThrottled as exc:  # waiting for capacity: no retry spent
-        _nothing_created(rt, job)
-        base_s = exc.retry_after_s or rt.settings.pipeline.capacity_retry_s
-        schedule_submit(rt, job.job_id, waits, base_s)
+        kind = ThrottleKind.of(exc.code)
+        rate, in_flight = rt.limits.throttle.throttled(account, model, kind, exc.retry_after_s)
+        _log.info(
+            "job %s: %s on %s/%s; now %.2f submits/s, %d in flight",
+            job.job_id,
+            exc.code,
+            account,
+            model,
+            rate,
+            in_flight,
+        )
+        _nothing_created(rt, job, account)
+        release(rt, job, account)
+        park(rt, job, first=True)
         return
     except RetryableError:
-        _nothing_created(rt, job)
+        _nothing_created(rt, job, account)  # the slot stays leased for the retry
         raise
     attach(rt, job, answer.task_id, answer.request_id)
 
 
-def _nothing_created(rt: Runtime, job: JobRecord) -> None:
-    """Undo a submit attempt that provably created no upstream task."""
-    model = job.request.model.value
+def _nothing_created(rt: Runtime, job: JobRecord, account: str) -> None:
+    """Undo a submit attempt that provably created no upstream task (the slot is kept)."""
     # Closed while this attempt still holds the gate, so no new attempt's entry is removed.
-    rt.intents.close(job.account, model, job.job_id)
+    rt.intents.close(account, job.request.model.value, job.job_id)
     rt.store.clear_intent(job.job_id)
-    rt.limiter.release(job.account, model, job.job_id)
 
 
 def attach(rt: Runtime, job: JobRecord, task_id: str, request_id: str | None) -> None:
@@ -142,21 +181,22 @@ def attach(rt: Runtime, job: JobRecord, task_id: str, request_id: str | None) ->
     """
     model = job.request.model.value
     attached = rt.store.attach_task(job.job_id, task_id, request_id)
-    if rt.store.task_owner(task_id) == job.job_id:  # linked: no longer a rival's candidate
-        rt.intents.close(job.account, model, job.job_id)
+    if rt.store.task_owner(task_id) == job.job_id and job.account is not None:
+        rt.intents.close(job.account, model, job.job_id)  # linked: no rival's candidate now
     if attached:
-        schedule_poll(rt, job.job_id, job.poll_token, rt.settings.pipeline.first_poll_delay_s)
+        latest = rt.store.get(job.job_id) or job
+        schedule_poll(rt, job.job_id, job.poll_token, next_poll_delay_s(rt, latest))
         return
-    latest = rt.store.get(job.job_id)
-    if latest is None or latest.is_terminal:
+    now = rt.store.get(job.job_id)
+    if now is None or now.is_terminal:
         _orphaned(rt, job, task_id)
-    elif latest.task_id == task_id:
-        resume(rt, latest)
+    elif now.task_id == task_id:
+        resume(rt, now)
     else:
         owner = rt.store.task_owner(task_id)
         finish(
             rt,
-            latest,
+            now,
             JobState.FAILED,
             code=TASK_CONFLICT,
             message=f"upstream task {task_id} is followed by job {owner}",
@@ -166,9 +206,9 @@ def attach(rt: Runtime, job: JobRecord, task_id: str, request_id: str | None) ->
 def _orphaned(rt: Runtime, job: JobRecord, task_id: str) -> None:
     """The job ended before its upstream task was recorded: cancel the task, count it."""
     rt.store.incr_stat(ORPHAN_SUSPECTS)
-    rt.limiter.release(job.account, job.request.model.value, job.job_id)
+    release(rt, job)
     try:
-        rt.upstream.cancel(task_id)
+        rt.upstream_for(job.account).cancel(task_id)
     except WanqError as exc:
         _log.error(
             "job %s ended before its task %s was recorded, and canceling the task failed "

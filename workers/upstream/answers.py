@@ -23,9 +23,16 @@ MESSAGE_LIMIT: Final = 500
 UNKNOWN_CODE: Final = "Unknown"
 
 
-def redact(text: str, secret: str | None) -> str:
-    """Remove ``secret`` from ``text`` (a body could echo a header back)."""
-    return text.replace(secret, "***") if secret else text
+Secret = str | tuple[str, ...] | None
+"""One key, or the keys of an account, to redact."""
+
+
+def redact(text: str, secret: Secret) -> str:
+    """Remove ``secret`` (one key or several) from ``text`` (a body could echo a header)."""
+    for key in (secret,) if isinstance(secret, str) else secret or ():
+        if key:
+            text = text.replace(key, "***")
+    return text
 
 
 def truncate(text: str) -> str:
@@ -84,7 +91,7 @@ class ErrorBody:
     is_json: bool
 
 
-def read_error_body(response: httpx.Response, secret: str | None = None) -> ErrorBody:
+def read_error_body(response: httpx.Response, secret: Secret = None) -> ErrorBody:
     """Decode an error answer into code, message and request id, with ``secret`` redacted."""
     header_rid = response.headers.get("x-request-id") or None
     raw = decode_object(response.content)

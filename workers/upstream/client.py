@@ -15,7 +15,7 @@ header is written; it is redacted from every message and never logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from types import TracebackType
@@ -24,6 +24,7 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import SecretStr
 
+from config.accounts import AccountSettings
 from config.settings import UpstreamSettings
 from workers.errors import InputInvalid, UpstreamUnavailable, WanqError
 from workers.upstream import translate, wire
@@ -59,7 +60,8 @@ class DashScopeClient:
 
     Args:
         base_url: The ``.../api/v1`` URL (a region's gateway, a proxy or the emulator).
-        api_key: The key; it is never logged or put in a message.
+        api_key: The key, or several keys of one account used in turn; never logged or put
+            in a message.
         timeout: For submit, fetch, cancel and list (default: the settings' defaults).
         sync_timeout: For the synchronous endpoint, whose answers take tens of seconds.
         limits: Pool limits of the default transport (ignored when ``transport`` is given).
@@ -74,7 +76,7 @@ class DashScopeClient:
     def __init__(
         self,
         base_url: str,
-        api_key: SecretStr,
+        api_key: SecretStr | Sequence[SecretStr],
         *,
         timeout: httpx.Timeout | None = None,
         sync_timeout: httpx.Timeout | None = None,
@@ -89,11 +91,12 @@ class DashScopeClient:
             raise ValueError(f"base_url is not a URL: {base_url!r}") from exc
         if scheme not in ("http", "https"):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-        if not api_key.get_secret_value():
+        keys = (api_key,) if isinstance(api_key, SecretStr) else tuple(api_key)
+        if not keys or not all(key.get_secret_value() for key in keys):
             raise ValueError("api_key is empty")
         defaults = UpstreamSettings()
         self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
+        self._keys = keys
         self._workspace_id = workspace_id
         self._timeout = timeout or timeout_from(defaults)
         self._sync_timeout = sync_timeout or timeout_from(defaults, sync=True)
@@ -103,13 +106,42 @@ class DashScopeClient:
         # trust_env=False: no proxy or CA setting is read from os.environ (settings only).
         self._http = httpx.Client(
             base_url=self._base_url,
-            auth=wire.BearerAuth(api_key),
+            auth=wire.BearerAuth(keys),
             headers=headers,
             timeout=self._timeout,
             transport=transport
             or httpx.HTTPTransport(limits=limits or limits_from(defaults), trust_env=False),
             follow_redirects=False,
             trust_env=False,
+        )
+
+    @classmethod
+    def for_account(
+        cls,
+        account: AccountSettings,
+        upstream: UpstreamSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> Self:
+        """Build the client of one account: its place and keys (used in turn), the timeouts
+        and pool of the ``upstream`` section.
+
+        Raises:
+            ValueError: The account has no API key.
+        """
+        if not account.api_keys:
+            raise ValueError(
+                f"account {account.name!r} has no DashScope API key "
+                "(WANQ_UPSTREAM__API_KEY, or api_keys in WANQ_ACCOUNTS)"
+            )
+        return cls(
+            account.resolved_base_url(),
+            account.api_keys,
+            timeout=timeout_from(upstream),
+            sync_timeout=timeout_from(upstream, sync=True),
+            limits=limits_from(upstream),
+            transport=transport,
+            workspace_id=account.workspace_id,
         )
 
     @classmethod
@@ -266,7 +298,7 @@ class DashScopeClient:
         what = f"{method} {path}"
         if self._http.is_closed:  # a shutdown race: nothing was sent, so retrying is safe
             raise UpstreamUnavailable("ClientClosed", f"{what}: the client is closed")
-        secret = self._api_key.get_secret_value()
+        secret = tuple(key.get_secret_value() for key in self._keys)
         try:
             response = self._http.request(
                 method,

@@ -63,6 +63,7 @@ from workers.errors import (
 from workers.upstream.answers import (
     UNKNOWN_CODE,
     ErrorBody,
+    Secret,
     parse_retry_after,
     read_error_body,
     redact,
@@ -226,7 +227,7 @@ def error_from_answer(
     response: httpx.Response,
     *,
     submit: bool,
-    secret: str | None = None,
+    secret: Secret = None,
     now: datetime | None = None,
 ) -> WanqError:
     """Translate a non-2xx answer into the project error to raise.
@@ -270,7 +271,7 @@ def rule_for(exc: BaseException) -> TransportRule:
 
 
 def error_from_exception(
-    exc: Exception, *, submit: bool, what: str, secret: str | None = None
+    exc: Exception, *, submit: bool, what: str, secret: Secret = None
 ) -> WanqError:
     """Translate an httpx exception into the project error to raise ``from`` it.
 

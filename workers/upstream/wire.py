@@ -6,8 +6,10 @@ base URL.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Generator, Mapping
+import threading
+from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from importlib import metadata
@@ -145,13 +147,21 @@ def post_headers(*, asynchronous: bool, body: Mapping[str, Any] | None = None) -
 
 
 class BearerAuth(httpx.Auth):
-    """Adds ``Authorization: Bearer <key>`` to each request; the key stays a SecretStr."""
+    """Adds ``Authorization: Bearer <key>`` to each request; the keys stay SecretStrs.
 
-    def __init__(self, api_key: SecretStr) -> None:
-        self._api_key = api_key
+    Several keys of one account are used in turn (they share the account's limits, and each
+    sees the account's tasks).
+    """
+
+    def __init__(self, api_key: SecretStr | Sequence[SecretStr]) -> None:
+        keys = (api_key,) if isinstance(api_key, SecretStr) else tuple(api_key)
+        self._keys = itertools.cycle(keys)
+        self._lock = threading.Lock()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        with self._lock:
+            key = next(self._keys)
+        request.headers["Authorization"] = f"Bearer {key.get_secret_value()}"
         yield request
 
     def __repr__(self) -> str:

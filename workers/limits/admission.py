@@ -1,0 +1,305 @@
+"""The waiting room: jobs wait in Redis, not in workers, and are admitted one at a time.
+
+A submit message parks its job; a dispatcher (:mod:`workers.limits.dispatcher`) admits jobs
+and sends each admitted one a submit message naming its account. Admission is one atomic
+script that:
+
+1. picks the lane: ``interactive`` jobs go before any ``bulk`` one;
+2. picks an account serving the model that is not paused, holds fewer leases than its
+   allowed tasks in flight, and has a submit token (the rate, adaptive; see
+   :mod:`workers.limits.throttle`): the first such account in configuration order;
+3. picks the tenant by weighted fair queuing (the lowest virtual tag; each admission moves
+   its tenant's tag on by ``1 / weight``; a tenant that starts waiting enters at the lane's
+   current tag, so a 50,000-job backlog is no head start), and its oldest job;
+4. leases the slot, takes the token, and notes the job as admitted.
+
+An admitted job whose submit never starts (its message was lost) is found by
+:meth:`Admission.stale` and dispatched again; a redelivered submit is harmless (the job
+store's gate lets one through).
+
+Keys (``{p}`` is ``Settings.key_prefix``):
+
+* ``{p}wait:{model}:{lane}:tenants``: sorted set, tenant → virtual tag.
+* ``{p}wait:{model}:{lane}:q:{tenant}``: list of job ids, oldest first.
+* ``{p}wait:{model}:{lane}:weights``: hash, tenant → weight; ``...:vt``: the lane's tag.
+* ``{p}wait:parked``: set of waiting job ids (a job parks once).
+* ``{p}wait:counts``: hash, model → jobs waiting.
+* ``{p}admitted``: sorted set, job id → admission time (ms); ``{p}admitted:account``: hash,
+  job id → account.
+* the leases, buckets and states of :mod:`workers.limits.leases` and
+  :mod:`workers.limits.throttle`.
+
+The scripts build the per-tenant and per-account key names from the prefix: wanqueue runs on
+one Redis (not a cluster), where that is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from redis import Redis
+
+from config.accounts import AccountSettings, LimiterSettings
+from workers.limits.lua import EFFECTIVE, NOW, script
+from workers.limits.policy import encode, model_limits, params
+from workers.redis_errors import translated
+
+
+class Lane(StrEnum):
+    """Priority lanes: every waiting interactive job is admitted before any bulk one."""
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
+
+
+_PARK: Final = script(
+    NOW,
+    """-- Park a job in its model's waiting room (once).
+-- ARGV[1] prefix, ARGV[2] model, ARGV[3] lane, ARGV[4] tenant, ARGV[5] weight, ARGV[6] job id,
+-- ARGV[7] '1' to put it first in its tenant's line (it was admitted and handed back)
+-- Returns 1 when parked, 0 when it already waits or is admitted.
+--END HEADER
+local P, model, lane, tenant, job = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
+if redis.call('SISMEMBER', P .. 'wait:parked', job) == 1 then return 0 end
+if redis.call('ZSCORE', P .. 'admitted', job) then return 0 end
+local lk = P .. 'wait:' .. model .. ':' .. lane
+local q = lk .. ':q:' .. tenant
+if ARGV[7] == '1' then redis.call('LPUSH', q, job) else redis.call('RPUSH', q, job) end
+redis.call('SADD', P .. 'wait:parked', job)
+redis.call('HSET', lk .. ':weights', tenant, ARGV[5])
+if not redis.call('ZSCORE', lk .. ':tenants', tenant) then
+  local vt = tonumber(redis.call('GET', lk .. ':vt')) or 0
+  redis.call('ZADD', lk .. ':tenants', vt, tenant)
+end
+redis.call('HINCRBY', P .. 'wait:counts', model, 1)
+return 1
+""",
+)
+
+_ADMIT: Final = script(
+    NOW,
+    EFFECTIVE,
+    """-- Admit the next waiting job of a model to an account with capacity.
+-- ARGV[1] prefix, ARGV[2] model, ARGV[3] now (ms; empty: the Redis clock),
+-- ARGV[4] JSON {accounts=[{name, rate, conc, burst}], lease_ttl_ms, busy_ms, lanes=[...],
+--   and the parameters of `effective`}
+-- Returns {1, job id, account, lane, tenant}; {0} when nothing waits;
+-- {-1, wait ms} when no account has capacity now.
+--END HEADER
+local P, model = ARGV[1], ARGV[2]
+local now = now_ms(ARGV[3])
+local cfg = cjson.decode(ARGV[4])
+local lane, lk
+for _, name in ipairs(cfg.lanes) do
+  local key = P .. 'wait:' .. model .. ':' .. name
+  if redis.call('ZCARD', key .. ':tenants') > 0 then lane, lk = name, key; break end
+end
+if not lane then return {0} end
+local chosen, best
+for _, acct in ipairs(cfg.accounts) do
+  local base = P .. 'limit:' .. acct.name .. ':' .. model
+  local leases, bucket, state = base .. ':leases', base .. ':bucket', base .. ':state'
+  redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+  local st = redis.call('HMGET', state, 'r_cut', 'r_at', 'r_ss', 'c_cut', 'c_at', 'paused')
+  local wait
+  local paused = tonumber(st[6]) or 0
+  if paused > now then
+    wait = paused - now
+  else
+    local rate, conc = effective(st, now, acct, cfg)
+    if redis.call('ZCARD', leases) >= conc then
+      wait = cfg.busy_ms
+    else
+      local b = redis.call('HMGET', bucket, 'tokens', 'at_ms')
+      local tokens = tonumber(b[1]) or acct.burst
+      local at = tonumber(b[2]) or now
+      tokens = math.min(acct.burst, tokens + math.max(0, now - at) * rate / 1000)
+      if tokens < 1 then
+        wait = math.max(1, math.ceil((1 - tokens) * 1000 / rate))
+      else
+        chosen = {acct = acct, leases = leases, bucket = bucket, state = state,
+                  tokens = tokens, rate = rate, st = st}
+        break
+      end
+    end
+  end
+  if not best or wait < best then best = wait end
+end
+if not chosen then return {-1, best or cfg.busy_ms} end
+local top = redis.call('ZRANGE', lk .. ':tenants', 0, 0, 'WITHSCORES')
+local tenant, tag = top[1], tonumber(top[2])
+local q = lk .. ':q:' .. tenant
+local job = redis.call('LPOP', q)
+if redis.call('LLEN', q) == 0 then
+  redis.call('ZREM', lk .. ':tenants', tenant)
+else
+  local weight = tonumber(redis.call('HGET', lk .. ':weights', tenant)) or 1
+  redis.call('ZADD', lk .. ':tenants', tag + 1 / weight, tenant)
+end
+redis.call('SET', lk .. ':vt', tostring(tag))
+if not job then return {-1, 0} end
+redis.call('SREM', P .. 'wait:parked', job)
+redis.call('HINCRBY', P .. 'wait:counts', model, -1)
+local acct = chosen.acct
+redis.call('HSET', chosen.bucket, 'tokens', tostring(chosen.tokens - 1), 'at_ms', now)
+redis.call('PEXPIRE', chosen.bucket, math.ceil(acct.burst * 1000 / chosen.rate) + 60000)
+redis.call('ZADD', chosen.leases, now + cfg.lease_ttl_ms, job)
+redis.call('PEXPIRE', chosen.leases, cfg.lease_ttl_ms)
+if acct.rate <= 0 and not tonumber(chosen.st[2]) then
+  -- an unknown rate starts its discovery now (slow start, see workers.limits.throttle)
+  redis.call('HSET', chosen.state, 'r_cut', tostring(cfg.start_rps), 'r_at', now, 'r_ss', '1')
+end
+redis.call('ZADD', P .. 'admitted', now, job)
+redis.call('HSET', P .. 'admitted:account', job, acct.name)
+return {1, job, acct.name, lane, tenant}
+""",
+)
+
+LANES: Final = (Lane.INTERACTIVE.value, Lane.BULK.value)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A job admitted to an account: its slot is leased and its submit token taken."""
+
+    job_id: str
+    account: str
+    lane: str
+    tenant: str
+
+
+class Admission:
+    """The waiting room and admission for every model (see the module's doc).
+
+    Args:
+        redis: A redis-py client.
+        prefix: Key prefix.
+        accounts: The upstream accounts, in order of preference.
+        limiter: The limiter's settings.
+        lease_ttl_s: Lifetime of a slot lease (renewed by polls).
+
+    Redis connection failures leave as :class:`~workers.errors.RedisUnavailable`.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        accounts: Sequence[AccountSettings],
+        limiter: LimiterSettings,
+        lease_ttl_s: float,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._accounts = tuple(accounts)
+        self._limiter = limiter
+        self._park = redis.register_script(_PARK)
+        self._admit = redis.register_script(_ADMIT)
+        self._config: dict[str, str] = {}
+        self._base = {
+            **params(limiter),
+            "lease_ttl_ms": max(1, round(lease_ttl_s * 1000)),
+            "busy_ms": max(1, round(limiter.dispatch_interval_s * 1000)),
+            "lanes": list(LANES),
+        }
+
+    def serves(self, model: str) -> bool:
+        """Whether any account runs ``model``."""
+        return any(account.serves(model) for account in self._accounts)
+
+    def park(
+        self, job_id: str, model: str, lane: Lane | str, tenant: str, *, first: bool = False
+    ) -> bool:
+        """Put a job in its model's waiting room.
+
+        Args:
+            job_id: The job.
+            model: Its model.
+            lane: Its priority lane.
+            tenant: Its tenant (weighted by ``limiter.tenant_weights``).
+            first: Put it first in its tenant's line (it was admitted, then handed back).
+
+        Returns:
+            Whether it was parked (False: it already waits, or is admitted).
+        """
+        weight = self._limiter.weight(tenant)
+        with translated("park"):
+            parked = self._park(
+                args=[self._prefix, model, str(lane), tenant, repr(weight), job_id, int(first)]
+            )
+        return int(parked) == 1
+
+    def admit(self, model: str, now_ms: int | None = None) -> Admitted | float | None:
+        """Admit the next waiting job of ``model`` (``now_ms``: a clock for tests, shared by
+        every caller; default the Redis clock).
+
+        Returns:
+            The admitted job; else the seconds until an account may have capacity; None
+            when no job of ``model`` waits.
+        """
+        with translated("admit"):
+            answer = self._admit(
+                args=[self._prefix, model, "" if now_ms is None else now_ms, self._cfg(model)]
+            )
+        status = int(answer[0])
+        if status == 0:
+            return None
+        if status < 0:
+            return int(answer[1]) / 1000
+        job_id, account, lane, tenant = (_text(item) for item in answer[1:5])
+        return Admitted(job_id, account, lane, tenant)
+
+    def started(self, job_id: str) -> None:
+        """The admitted job's submit has begun: it is no longer at risk of a lost message."""
+        with translated("admission started"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(f"{self._prefix}admitted", job_id)
+            pipe.hdel(f"{self._prefix}admitted:account", job_id)
+            pipe.execute()
+
+    def stale(self, older_than_s: float) -> list[tuple[str, str]]:
+        """Admitted jobs whose submit has not started for ``older_than_s`` (Redis clock),
+        with their accounts; each is marked admitted again now (so it is returned once)."""
+        with translated("stale admissions"):
+            now_s, micros = self._redis.time()
+            now_ms = now_s * 1000 + micros // 1000
+            found = self._redis.zrangebyscore(
+                f"{self._prefix}admitted", "-inf", now_ms - older_than_s * 1000
+            )
+            job_ids = [_text(item) for item in found]
+            if not job_ids:
+                return []
+            accounts = self._redis.hmget(f"{self._prefix}admitted:account", job_ids)
+            self._redis.zadd(f"{self._prefix}admitted", dict.fromkeys(job_ids, now_ms), xx=True)
+        return [
+            (job_id, _text(account))
+            for job_id, account in zip(job_ids, accounts, strict=True)
+            if account is not None
+        ]
+
+    def waiting(self) -> dict[str, int]:
+        """Jobs waiting per model."""
+        with translated("waiting counts"):
+            counts = self._redis.hgetall(f"{self._prefix}wait:counts")
+        return {_text(model): int(n) for model, n in counts.items() if int(n) > 0}
+
+    def _cfg(self, model: str) -> str:
+        cfg = self._config.get(model)
+        if cfg is None:
+            accounts = [
+                {
+                    "name": account.name,
+                    **model_limits(account, model),
+                    "burst": self._limiter.submit_burst,
+                }
+                for account in self._accounts
+                if account.serves(model)
+            ]
+            cfg = self._config[model] = encode({**self._base, "accounts": accounts})
+        return cfg
+
+
+def _text(item: object) -> str:
+    return item.decode() if isinstance(item, bytes) else str(item)
