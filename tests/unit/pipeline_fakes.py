@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from config import LimiterSettings, PipelineSettings, S3Settings, Settings, UpstreamSettings
 from workers.contract import EditRequest, JobRecord, JobStore
 from workers.intents import RedisIntents
-from workers.limits import Limits
+from workers.limits import Admitted, Limits
 from workers.runtime import Runtime
 from workers.upstream import SubmitResult, TaskPage, TaskResult, TaskStatus, TaskSummary
 
@@ -179,7 +179,8 @@ class Clock:
 def make_runtime(client: redis.Redis, prefix: str, settings: Settings | None = None) -> Runtime:
     """A Runtime on the test's Redis prefix (the real job store and limiter), with fakes
     around it; ``rt.clock.now`` is settable (the limiter keeps the Redis clock)."""
-    settings = settings or unit_settings()
+    # The limiter takes its prefix from the settings: keep its keys under the test's prefix.
+    settings = (settings or unit_settings()).model_copy(update={"key_prefix": prefix})
     clock = Clock()
     return Runtime(
         settings=settings,
@@ -202,6 +203,16 @@ def new_job(
     record, created = rt.store.create(JobRecord(request=request, batch="unit"))
     assert created
     return record
+
+
+def admit(rt: Runtime, job: JobRecord) -> str:
+    """Park a job and admit it (its slot leased, its submit token taken), as a submit message
+    without an account and then a dispatcher would; returns the account it was admitted to."""
+    model = job.request.model.value
+    assert rt.limits.admission.park(job.job_id, model, job.priority, job.tenant)
+    admitted = rt.limits.admission.admit(model)
+    assert isinstance(admitted, Admitted) and admitted.job_id == job.job_id, admitted
+    return admitted.account
 
 
 def task_result(status: TaskStatus, task_id: str = "task-1", **fields: Any) -> TaskResult:

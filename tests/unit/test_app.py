@@ -9,13 +9,14 @@ import kombu.exceptions
 import pytest
 import redis
 
-from tests.unit.pipeline_fakes import make_runtime, new_job
+from tests.unit.pipeline_fakes import admit, make_runtime, new_job
 from workers import app as app_module
 from workers import runtime, tasks
 from workers.app import CeleryScheduler, app
 from workers.contract import JobState
 from workers.contract.names import TASK_CANCEL, TASK_POLL, TASK_QUEUES, TASK_STORE, TASK_SUBMIT
 from workers.errors import RedisUnavailable, RetryableError, UpstreamUnavailable
+from workers.limits import Admitted
 from workers.upstream import SubmitResult
 
 
@@ -64,11 +65,18 @@ def test_threads_pool_starts_the_runtime_at_worker_init(
     monkeypatch: pytest.MonkeyPatch, pool: str, starts: bool
 ) -> None:
     started: list[Any] = []
-    monkeypatch.setattr(runtime, "start", lambda settings, scheduler: started.append(scheduler))
+    dispatchers: list[bool] = []
+
+    def start(settings: Any, scheduler: Any) -> Any:
+        started.append(scheduler)
+        return SimpleNamespace(start_dispatcher=lambda: dispatchers.append(True))
+
+    monkeypatch.setattr(runtime, "start", start)
     app_module._on_worker_init(sender=SimpleNamespace(pool_cls=pool))
     assert bool(started) is starts
     app_module._on_process_init()
     assert len(started) == int(starts) + 1
+    assert len(dispatchers) == len(started)  # each runtime started runs its dispatcher
 
 
 @pytest.fixture
@@ -81,8 +89,12 @@ def installed(redis_client: redis.Redis, redis_prefix: str) -> Any:
 
 def test_tasks_hand_the_job_to_the_pipeline(installed: Any) -> None:
     job = new_job(installed)
-    installed.upstream.submits.append(SubmitResult(task_id="t-1"))
-    tasks.submit_task.apply(args=[job.job_id])
+    tasks.submit_task.apply(args=[job.job_id])  # no account: parked
+    assert installed.limits.admission.waiting() == {job.request.model.value: 1}
+    admitted = installed.limits.admission.admit(job.request.model.value)
+    assert isinstance(admitted, Admitted)
+    installed.upstreams["default"].submits.append(SubmitResult(task_id="t-1"))
+    tasks.submit_task.apply(args=[job.job_id, admitted.account])
     stored = installed.store.get(job.job_id)
     assert stored is not None and stored.state is JobState.PENDING
     assert tasks.cancel_task.apply(args=["0" * 32]).get()["reason"] == "no such job"
@@ -90,8 +102,8 @@ def test_tasks_hand_the_job_to_the_pipeline(installed: Any) -> None:
 
 def test_an_unexpected_error_ends_the_job(installed: Any) -> None:
     job = new_job(installed)
-    installed.upstream.submits.append(KeyError("bug"))
-    result = tasks.submit_task.apply(args=[job.job_id])
+    installed.upstreams["default"].submits.append(KeyError("bug"))
+    result = tasks.submit_task.apply(args=[job.job_id, admit(installed, job)])
     assert result.failed()
     stored = installed.store.get(job.job_id)
     assert stored is not None and stored.state is JobState.FAILED
@@ -107,15 +119,16 @@ def test_current_without_a_runtime_is_an_error() -> None:
 def test_retries_run_out_and_end_the_job(installed: Any) -> None:
     job = new_job(installed)
     max_retries = tasks.submit_task.max_retries
-    installed.upstream.submits += [UpstreamUnavailable("ConnectError", "refused")] * (
+    installed.upstreams["default"].submits += [UpstreamUnavailable("ConnectError", "refused")] * (
         max_retries + 1
     )
-    result = tasks.submit_task.apply(args=[job.job_id])
+    result = tasks.submit_task.apply(args=[job.job_id, admit(installed, job)])
     assert result.failed()
-    assert installed.upstream.count("submit") == max_retries + 1
+    assert installed.upstreams["default"].count("submit") == max_retries + 1
     stored = installed.store.get(job.job_id)
     assert stored is not None and stored.state is JobState.FAILED
     assert stored.error_code == "ConnectError" and stored.attempts == max_retries + 1
+    assert installed.limits.leases.in_flight("default", job.request.model.value) == 0
 
 
 class DeadBroker:
@@ -145,8 +158,9 @@ def test_redis_down_inside_a_task_is_retried_not_failed(
 
     real_get = installed.store.get
     monkeypatch.setattr(installed.store, "get", flaky_get)
-    installed.upstream.submits.append(SubmitResult(task_id="t-1"))
-    result = tasks.submit_task.apply(args=[job.job_id])
+    account = admit(installed, job)
+    installed.upstreams["default"].submits.append(SubmitResult(task_id="t-1"))
+    result = tasks.submit_task.apply(args=[job.job_id, account])
     assert result.successful()  # retried once, then submitted
     stored = real_get(job.job_id)
     assert stored is not None and stored.state is JobState.PENDING
@@ -161,8 +175,8 @@ def test_a_job_that_cannot_be_failed_is_reported_loudly(
         raise RedisUnavailable("get", "ConnectionError: refused")
 
     monkeypatch.setattr(tasks, "fail", redis_down)
-    installed.upstream.submits.append(KeyError("bug"))
-    result = tasks.submit_task.apply(args=[job.job_id])
+    installed.upstreams["default"].submits.append(KeyError("bug"))
+    result = tasks.submit_task.apply(args=[job.job_id, admit(installed, job)])
     assert result.failed()
     [record] = [r for r in caplog.records if r.levelname == "CRITICAL"]
     assert job.job_id in record.getMessage() and "non-terminal" in record.getMessage()

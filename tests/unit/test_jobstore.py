@@ -211,14 +211,29 @@ def test_attach_task_links_the_task_once(store: JobStore) -> None:
     )
 
 
-def test_poll_token_swap_lets_one_chain_go_on(store: JobStore) -> None:
+def test_poll_token_swap_leaves_one_chain(store: JobStore) -> None:
+    """Links holding the current or the previous token may swap (a redelivered previous
+    link must be able to resend a lost successor), but each swap supersedes the last: only
+    the last swapped token's chain goes on."""
     record, _ = store.create(job())
     assert store.swap_poll_token(record.job_id, None, "a")
-    wins: list[bool] = []
-    run_together(lambda: wins.append(store.swap_poll_token(record.job_id, "a", "b")), threads=4)
-    assert wins.count(True) == 1
+    tokens = iter(f"b{i}" for i in range(4))
+    lock = threading.Lock()
+    winners: list[str] = []
+
+    def swap() -> None:
+        with lock:
+            new = next(tokens)
+        if store.swap_poll_token(record.job_id, "a", new):
+            winners.append(new)
+
+    run_together(swap, threads=4)
     stored = store.get(record.job_id)
-    assert stored is not None and stored.poll_token == "b" and stored.polls == 2
+    assert stored is not None and stored.poll_token in winners and stored.poll_prev == "a"
+    for superseded in set(winners) - {stored.poll_token}:
+        assert not store.swap_poll_token(record.job_id, superseded, "c")
+    assert not store.swap_poll_token(record.job_id, "stale", "c")
+    assert store.swap_poll_token(record.job_id, stored.poll_token, "c")
 
 
 def test_batches_forget_expired_batches(

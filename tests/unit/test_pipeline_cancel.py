@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.unit.pipeline_fakes import make_runtime, new_job
+from tests.unit.pipeline_fakes import admit, make_runtime, new_job
 from workers.contract import JobState
 from workers.errors import UpstreamRejected, UpstreamUnavailable
 from workers.pipeline.cancel import cancel
@@ -43,8 +43,7 @@ def test_a_failed_attempt_without_intent_can_be_canceled(rt: Runtime) -> None:
 
 def pending(rt: Runtime) -> str:
     job = new_job(rt)
-    assert rt.limiter.try_acquire("default", "wan2.7-image", job.job_id) is None
-    assert rt.store.begin_submit(job.job_id)
+    assert rt.store.begin_submit(job.job_id, admit(rt, job))
     assert rt.store.attach_task(job.job_id, "task-9", None)
     return job.job_id
 
@@ -54,16 +53,19 @@ def test_pending_is_canceled_upstream(rt: Runtime) -> None:
     rt.upstreams["default"].cancels.append(None)
     outcome = cancel(rt, job_id)
     assert outcome.canceled and rt.upstreams["default"].calls == [("cancel", "task-9")]
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 0
+    assert rt.limits.leases.in_flight("default", "wan2.7-image") == 0
 
 
 def test_pending_that_started_meanwhile_is_refused(rt: Runtime) -> None:
     job_id = pending(rt)
-    rt.upstreams["default"].cancels.append(UpstreamRejected("UnsupportedOperation", "not PENDING", None, 400))
+    rt.upstreams["default"].cancels.append(
+        UpstreamRejected("UnsupportedOperation", "not PENDING", None, 400)
+    )
     outcome = cancel(rt, job_id)
     assert not outcome.canceled and "UnsupportedOperation" in outcome.reason
     stored = rt.store.get(job_id)
     assert stored is not None and stored.state is JobState.PENDING
+    assert rt.limits.leases.in_flight("default", "wan2.7-image") == 1  # still running
 
 
 def test_upstream_unavailable_is_raised_for_a_retry(rt: Runtime) -> None:

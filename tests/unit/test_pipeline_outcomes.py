@@ -50,7 +50,7 @@ def test_fail_ends_the_job_and_flags_a_submit_in_progress(rt: Runtime) -> None:
     assert rt.store.stat("orphan_suspects") == 1
 
 
-def test_schedule_poll_sends_first_then_swaps(rt: Runtime) -> None:
+def test_schedule_poll_swaps_then_sends(rt: Runtime) -> None:
     job = new_job(rt)
     assert schedule_poll(rt, job.job_id, None, 1.0)
     stored = rt.store.get(job.job_id)
@@ -58,7 +58,7 @@ def test_schedule_poll_sends_first_then_swaps(rt: Runtime) -> None:
     [(args, _)] = rt.scheduler.of(TASK_POLL)
     assert args == (job.job_id, stored.poll_token)
     assert not schedule_poll(rt, job.job_id, "stale", 1.0)  # superseded chain
-    assert len(rt.scheduler.of(TASK_POLL)) == 2  # sent, and will be dropped on arrival
+    assert len(rt.scheduler.of(TASK_POLL)) == 1  # it sends nothing
 
 
 def test_recorded_messages_never_keep_url_queries(rt: Runtime) -> None:

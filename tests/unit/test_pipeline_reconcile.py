@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.unit.pipeline_fakes import make_runtime, new_job, page, summary, unit_settings
+from tests.unit.pipeline_fakes import admit, make_runtime, new_job, page, summary, unit_settings
 from workers.contract import JobRecord, JobState
 from workers.contract.names import TASK_SUBMIT
 from workers.errors import UpstreamUnavailable
@@ -22,8 +22,7 @@ def rt(redis_client: redis.Redis, redis_prefix: str) -> Runtime:
 def interrupted(rt: Runtime) -> JobRecord:
     """A job whose submit intent is recorded and whose outcome has settled."""
     job = new_job(rt)
-    assert rt.limiter.try_acquire("default", "wan2.7-image", job.job_id) is None
-    assert rt.store.begin_submit(job.job_id)
+    assert rt.store.begin_submit(job.job_id, admit(rt, job))
     stored = rt.store.get(job.job_id)
     assert stored is not None and stored.intent_at is not None
     rt.clock.now = stored.intent_at + 10
@@ -53,7 +52,9 @@ def test_a_task_already_linked_to_the_job_is_adopted(rt: Runtime) -> None:
     job = interrupted(rt)
     assert job.intent_at is not None
     rt.store.claim_task("t-mine", job.job_id)  # linked, then the worker died
-    rt.upstreams["default"].pages.append(page(summary("t-mine", job.intent_at), summary("t-x", job.intent_at)))
+    rt.upstreams["default"].pages.append(
+        page(summary("t-mine", job.intent_at), summary("t-x", job.intent_at))
+    )
     assert reconcile(rt, job) == ("t-mine", "req-t-mine")
 
 
@@ -68,7 +69,7 @@ def test_gives_up_unless_exactly_one_task_is_unclaimed(rt: Runtime, unclaimed: i
     assert ended is not None and ended.state is JobState.FAILED
     assert ended.error_code == "SubmitOutcomeUnknown"
     assert rt.store.stat("orphan_suspects") == 1
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 0
+    assert rt.limits.leases.in_flight("default", "wan2.7-image") == 0
     assert rt.upstreams["default"].count("submit") == 0
 
 

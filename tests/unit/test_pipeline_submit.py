@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.unit.pipeline_fakes import make_runtime, new_job, page, summary, unit_settings
+from config.accounts import AccountSettings
+from tests.unit.pipeline_fakes import (
+    make_runtime,
+    new_job,
+    page,
+    summary,
+    task_result,
+    unit_settings,
+)
 from workers.contract import JobState
 from workers.contract.names import TASK_POLL, TASK_STORE, TASK_SUBMIT
 from workers.errors import (
@@ -16,9 +24,11 @@ from workers.errors import (
     UpstreamThrottled,
     UpstreamUnavailable,
 )
+from workers.limits import Admitted
+from workers.pipeline.poll import poll
 from workers.pipeline.submit import image_mime, input_resolver, submit
 from workers.runtime import Runtime
-from workers.upstream import SubmitResult
+from workers.upstream import SubmitResult, TaskStatus
 
 
 @pytest.fixture
@@ -30,65 +40,90 @@ def ok(task_id: str = "task-1") -> SubmitResult:
     return SubmitResult(task_id=task_id, request_id=f"req-{task_id}")
 
 
-def test_a_queued_job_is_submitted_once_and_polled(rt: Runtime) -> None:
+MODEL = "wan2.7-image"
+
+
+def admitted(rt: Runtime, job_id: str) -> str:
+    """The job's first submit message parks it; a dispatcher admits it: its account."""
+    submit(rt, job_id)
+    outcome = rt.limits.admission.admit(MODEL)
+    assert isinstance(outcome, Admitted) and outcome.job_id == job_id, outcome
+    return outcome.account
+
+
+def in_flight(rt: Runtime) -> int:
+    return rt.limits.leases.in_flight("default", MODEL)
+
+
+def test_a_queued_job_parks_then_is_submitted_once_admitted_and_polled(rt: Runtime) -> None:
     job = new_job(rt)
+    submit(rt, job.job_id)  # no account yet: it waits in the waiting room
+    submit(rt, job.job_id)  # a redelivered park message parks nothing more
+    assert rt.limits.admission.waiting() == {MODEL: 1}
+    parked = rt.store.get(job.job_id)
+    assert parked is not None and parked.state is JobState.QUEUED and parked.account is None
+    assert rt.upstreams["default"].calls == [] and rt.scheduler.sent == []
+    outcome = rt.limits.admission.admit(MODEL)
+    assert isinstance(outcome, Admitted)
+    assert (outcome.job_id, outcome.account, outcome.lane, outcome.tenant) == (
+        job.job_id,
+        "default",
+        "bulk",
+        "default",
+    )
+    assert in_flight(rt) == 1 and rt.limits.admission.waiting() == {}
     rt.upstreams["default"].submits.append(ok())
-    submit(rt, job.job_id)
+    submit(rt, job.job_id, outcome.account)
     stored = rt.store.get(job.job_id)
     assert stored is not None
-    assert (stored.state, stored.task_id, stored.request_id) == (
+    assert (stored.state, stored.task_id, stored.request_id, stored.account) == (
         JobState.PENDING,
         "task-1",
         "req-task-1",
+        "default",
     )
     assert stored.attempts == 1 and stored.intent_at is not None
     assert JobState.SUBMITTING in stored.timestamps
     [(args, countdown)] = rt.scheduler.of(TASK_POLL)
-    assert args == (job.job_id, stored.poll_token) and countdown == 2.0
+    # first_poll_delay_s (2 s) after the task was created (no latency observed yet)
+    elapsed_s = rt.clock() - stored.timestamps[JobState.PENDING]
+    assert args == (job.job_id, stored.poll_token) and countdown == pytest.approx(2.0 - elapsed_s)
     assert rt.store.task_owner("task-1") == job.job_id
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 1
-    # redelivered: never submitted again, the poll chain is renewed instead
+    assert in_flight(rt) == 1
+    assert rt.limits.admission.stale(0) == []  # started: never dispatched again
+    # redelivered (with or without its account): never submitted again, the poll chain is
+    # renewed instead
+    submit(rt, job.job_id, "default")
     submit(rt, job.job_id)
     assert rt.upstreams["default"].count("submit") == 1
-    assert len(rt.scheduler.of(TASK_POLL)) == 2
+    assert len(rt.scheduler.of(TASK_POLL)) == 3
+    assert in_flight(rt) == 1
 
 
-def test_waiting_for_capacity_reschedules_without_a_retry(
+def test_waiting_for_capacity_parks_without_a_retry_until_a_slot_frees(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
     rt = make_runtime(redis_client, redis_prefix, unit_settings(max_in_flight=1))
     first, second = new_job(rt), new_job(rt)
     rt.upstreams["default"].submits.append(ok())
-    submit(rt, first.job_id)
+    submit(rt, first.job_id, admitted(rt, first.job_id))
     submit(rt, second.job_id)
+    wait_s = rt.limits.admission.admit(MODEL)  # the one slot is taken
+    assert isinstance(wait_s, float) and 0 < wait_s <= rt.settings.limiter.dispatch_interval_s
     assert rt.upstreams["default"].count("submit") == 1
-    [(args, countdown)] = rt.scheduler.of(TASK_SUBMIT)
-    base_s = rt.settings.pipeline.capacity_retry_s
-    assert args == (second.job_id, "1") and base_s <= countdown <= 2 * base_s
+    assert rt.scheduler.of(TASK_SUBMIT) == []  # no countdown message: it waits in Redis
     stored = rt.store.get(second.job_id)
     assert stored is not None and stored.state is JobState.QUEUED and stored.attempts == 0
-
-
-def test_waits_for_capacity_back_off_with_jitter_up_to_the_bound(
-    redis_client: redis.Redis, redis_prefix: str
-) -> None:
-    rt = make_runtime(
-        redis_client, redis_prefix, unit_settings(max_in_flight=1, capacity_retry_max_s=6.0)
+    assert rt.limits.admission.waiting() == {MODEL: 1}
+    # the first job's task ends: its slot goes back and the second is admitted
+    rt.upstreams["default"].fetches.append(
+        task_result(TaskStatus.FAILED, code="DataInspectionFailed", message="no")
     )
-    first, second = new_job(rt), new_job(rt)
-    rt.upstreams["default"].submits.append(ok())
-    submit(rt, first.job_id)
-    for waits in range(8):
-        for _ in range(5):
-            submit(rt, second.job_id, waits=waits)
-    sent = rt.scheduler.of(TASK_SUBMIT)
-    by_waits = [[countdown for _, countdown in sent[i * 5 : i * 5 + 5]] for i in range(8)]
-    assert all(args == (second.job_id, str(i // 5 + 1)) for i, (args, _) in enumerate(sent))
-    for waits, countdowns in enumerate(by_waits):
-        assert all(1.0 <= c <= min(6.0, 2.0 ** (waits + 1)) for c in countdowns)
-    assert len(set(by_waits[3])) > 1  # spread, not a herd
-    assert max(max(c) for c in by_waits) <= 6.0
-    assert rt.upstreams["default"].count("submit") == 1
+    running = rt.store.get(first.job_id)
+    assert running is not None
+    poll(rt, first.job_id, running.poll_token or "")
+    outcome = rt.limits.admission.admit(MODEL)
+    assert isinstance(outcome, Admitted) and outcome.job_id == second.job_id
 
 
 @pytest.mark.parametrize(
@@ -98,41 +133,90 @@ def test_waits_for_capacity_back_off_with_jitter_up_to_the_bound(
         StorageUnavailable("get_object", "down"),
     ],
 )
-def test_a_clean_failure_clears_the_intent_and_is_retried(rt: Runtime, error: Exception) -> None:
-    job = new_job(rt)
-    rt.upstreams["default"].submits += [error, ok()]
-    with pytest.raises(type(error)):
-        submit(rt, job.job_id)
-    stored = rt.store.get(job.job_id)
-    assert stored is not None and stored.state is JobState.SUBMITTING
-    assert stored.intent_at is None and stored.task_id is None
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 0
-    submit(rt, job.job_id)  # Celery's retry
-    retried = rt.store.get(job.job_id)
-    assert retried is not None and retried.state is JobState.PENDING and retried.attempts == 2
-
-
-@pytest.mark.parametrize("retry_after_s", [None, 7.0])
-def test_a_throttled_submit_waits_without_spending_a_retry(
-    rt: Runtime, retry_after_s: float | None
+def test_a_clean_failure_clears_the_intent_and_is_retried_on_its_account(
+    rt: Runtime, error: Exception
 ) -> None:
     job = new_job(rt)
-    rt.upstreams["default"].submits.append(
-        UpstreamThrottled("Throttling.RateQuota", "slow", None, 429, retry_after_s)
-    )
-    submit(rt, job.job_id)  # no exception: Celery's retry budget is untouched
+    account = admitted(rt, job.job_id)
+    rt.upstreams["default"].submits += [error, ok()]
+    with pytest.raises(type(error)):
+        submit(rt, job.job_id, account)
     stored = rt.store.get(job.job_id)
     assert stored is not None and stored.state is JobState.SUBMITTING
     assert stored.intent_at is None and stored.task_id is None
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 0
-    assert rt.intents.overlapping("default", "wan2.7-image", 0, 2e9, exclude="") == []
-    [(args, countdown)] = rt.scheduler.of(TASK_SUBMIT)
-    base_s = retry_after_s or rt.settings.pipeline.capacity_retry_s
-    assert args == (job.job_id, "1") and base_s <= countdown <= 2 * base_s
-    rt.upstreams["default"].submits.append(ok())
-    submit(rt, job.job_id, waits=1)
+    assert in_flight(rt) == 1  # the slot stays leased for the retry
+    assert rt.intents.overlapping("default", MODEL, 0, 2e9, exclude="") == []
+    assert rt.limits.admission.waiting() == {}  # not parked again
+    submit(rt, job.job_id, account)  # Celery's retry, same arguments
     retried = rt.store.get(job.job_id)
     assert retried is not None and retried.state is JobState.PENDING and retried.attempts == 2
+    assert in_flight(rt) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "retry_after_s"),
+    [
+        ("Throttling.RateQuota", None),
+        ("Throttling.RateQuota", 7.0),
+        ("Throttling.AllocationQuota", None),
+    ],
+)
+def test_a_throttled_submit_parks_again_first_without_spending_a_retry(
+    rt: Runtime, code: str, retry_after_s: float | None
+) -> None:
+    job, behind = new_job(rt), new_job(rt)
+    account = admitted(rt, job.job_id)
+    submit(rt, behind.job_id)  # same tenant, parked while the first was being submitted
+    rt.upstreams["default"].submits.append(
+        UpstreamThrottled(code, "slow", None, 429, retry_after_s)
+    )
+    submit(rt, job.job_id, account)  # no exception: Celery's retry budget is untouched
+    stored = rt.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.SUBMITTING
+    assert stored.intent_at is None and stored.task_id is None
+    assert in_flight(rt) == 0  # the slot went back
+    assert rt.intents.overlapping("default", MODEL, 0, 2e9, exclude="") == []
+    assert rt.scheduler.of(TASK_SUBMIT) == []  # no countdown message
+    assert rt.limits.admission.waiting() == {MODEL: 2}
+    # the account and model are paused for the whole fleet, and the limit named is cut
+    state = rt.limits.throttle.state("default", MODEL)
+    if code.endswith("AllocationQuota"):
+        assert state["c_cut"] == "1" and "r_cut" not in state
+    else:
+        assert float(state["r_cut"]) == pytest.approx(1000.0 * rt.settings.limiter.rate_cut)
+    pause_s = retry_after_s or rt.settings.limiter.throttle_pause_s
+    wait_s = rt.limits.admission.admit(MODEL)
+    assert isinstance(wait_s, float) and pause_s - 0.5 < wait_s <= pause_s
+    # after the pause the throttled job goes first, ahead of the one parked behind it
+    after_ms = int(state["paused"]) + 1
+    outcome = rt.limits.admission.admit(MODEL, now_ms=after_ms)
+    assert isinstance(outcome, Admitted) and outcome.job_id == job.job_id
+    rt.upstreams["default"].submits.append(ok())
+    submit(rt, job.job_id, outcome.account)
+    retried = rt.store.get(job.job_id)
+    assert retried is not None and retried.state is JobState.PENDING and retried.attempts == 2
+
+
+def test_a_repeated_submit_message_of_a_job_handed_back_after_a_429_posts_nothing(
+    rt: Runtime,
+) -> None:
+    """The same ``submit(job, account)`` message again (redelivered after a worker died before
+    its ack, or sent again by the dispatcher's chores as a stale admission) once the first
+    delivery was throttled: the job waits in the waiting room and holds no slot, so the
+    message must not post it (that submit would be outside every limit, and the job's later
+    admission would lease a second slot)."""
+    job = new_job(rt)
+    account = admitted(rt, job.job_id)
+    rt.upstreams["default"].submits += [
+        UpstreamThrottled("Throttling.RateQuota", "slow", None, 429, None),
+        ok(),
+    ]
+    submit(rt, job.job_id, account)  # throttled: slot back, parked again first
+    assert in_flight(rt) == 0 and rt.limits.admission.waiting() == {MODEL: 1}
+    submit(rt, job.job_id, account)  # the same message, delivered again
+    assert rt.upstreams["default"].count("submit") == 1
+    assert rt.limits.admission.waiting() == {MODEL: 1}
+    assert in_flight(rt) == 0
 
 
 @pytest.mark.parametrize(
@@ -144,29 +228,48 @@ def test_a_throttled_submit_waits_without_spending_a_retry(
 )
 def test_a_permanent_failure_ends_the_job(rt: Runtime, error: Exception, code: str) -> None:
     job = new_job(rt)
+    account = admitted(rt, job.job_id)
     rt.upstreams["default"].submits.append(error)
-    submit(rt, job.job_id)
+    submit(rt, job.job_id, account)
     stored = rt.store.get(job.job_id)
     assert stored is not None and stored.state is JobState.FAILED
     assert stored.error_code == code and stored.error_message
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 0
+    assert in_flight(rt) == 0
+    submit(rt, job.job_id, account)
     submit(rt, job.job_id)
     assert rt.upstreams["default"].count("submit") == 1
+    assert rt.limits.admission.waiting() == {}
+
+
+def test_a_model_no_account_runs_fails_the_job(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    only_26 = AccountSettings(name="default", models=("wan2.6-image",))
+    settings = unit_settings().model_copy(update={"accounts": (only_26,)})
+    rt = make_runtime(redis_client, redis_prefix, settings)
+    job = new_job(rt)
+    submit(rt, job.job_id)
+    stored = rt.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert stored.error_code == "NoAccount" and MODEL in (stored.error_message or "")
+    assert rt.limits.admission.waiting() == {}
 
 
 def test_an_ambiguous_submit_is_reconciled_never_resubmitted(rt: Runtime) -> None:
     job = new_job(rt)
+    account = admitted(rt, job.job_id)
     rt.upstreams["default"].submits.append(SubmitAmbiguous("ReadTimeout", "no answer"))
-    submit(rt, job.job_id)
+    submit(rt, job.job_id, account)
     [(args, countdown)] = rt.scheduler.of(TASK_SUBMIT)
     assert args == (job.job_id,) and countdown == 6.0  # settle time + one read timeout
     stored = rt.store.get(job.job_id)
-    assert stored is not None and stored.intent_at is not None
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 1  # a task may run upstream
+    assert stored is not None and stored.intent_at is not None and stored.account == account
+    assert in_flight(rt) == 1  # a task may run upstream
     # too early: comes back at the settle time
     rt.clock.now = stored.intent_at + 1
     submit(rt, job.job_id)
     assert rt.scheduler.of(TASK_SUBMIT)[-1][1] == pytest.approx(5.0)
+    assert rt.limits.admission.waiting() == {}  # reconciled, never parked
     # settled: the one unclaimed task of the model around the intent is adopted
     rt.clock.now = stored.intent_at + 7
     rt.upstreams["default"].pages.append(page(summary("t-lost", stored.intent_at + 0.1)))
@@ -180,7 +283,7 @@ def test_an_ambiguous_submit_is_reconciled_never_resubmitted(rt: Runtime) -> Non
 def test_a_redelivered_submit_of_a_storing_job_sends_store(rt: Runtime) -> None:
     job = new_job(rt)
     rt.upstreams["default"].submits.append(ok())
-    submit(rt, job.job_id)
+    submit(rt, job.job_id, admitted(rt, job.job_id))
     rt.store.transition(job.job_id, JobState.STORING, result_urls=["https://r/1.png"])
     submit(rt, job.job_id)
     assert rt.scheduler.of(TASK_STORE) == [((job.job_id,), 0.0)]
@@ -192,21 +295,32 @@ def test_terminal_and_missing_jobs_are_left_alone(rt: Runtime) -> None:
     submit(rt, job.job_id)
     submit(rt, "0" * 32)
     assert rt.upstreams["default"].calls == [] and rt.scheduler.sent == []
+    assert rt.limits.admission.waiting() == {}
+
+
+def test_an_admitted_job_that_ended_meanwhile_gives_its_slot_back(rt: Runtime) -> None:
+    job = new_job(rt)
+    account = admitted(rt, job.job_id)
+    rt.store.transition(job.job_id, JobState.CANCELED)  # canceled while its message travels
+    submit(rt, job.job_id, account)
+    assert rt.upstreams["default"].calls == []
+    assert in_flight(rt) == 0 and rt.limits.admission.stale(0) == []
 
 
 def test_a_job_canceled_while_waiting_gives_its_slot_back(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = new_job(rt)
+    account = admitted(rt, job.job_id)
     loaded = rt.store.get(job.job_id)  # QUEUED when the submit loaded it...
     real_get = rt.store.get
     answers = iter([loaded])
     monkeypatch.setattr(rt.store, "get", lambda jid: next(answers, None) or real_get(jid))
     rt.store.transition(job.job_id, JobState.CANCELED)  # ...canceled before begin_submit
-    submit(rt, job.job_id)
+    submit(rt, job.job_id, account)
     assert rt.upstreams["default"].calls == []
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 0  # the lease it took is back
-    assert rt.intents.overlapping("default", "wan2.7-image", 0, 2e9, exclude="") == []
+    assert in_flight(rt) == 0  # the lease it took is back
+    assert rt.intents.overlapping("default", MODEL, 0, 2e9, exclude="") == []
 
 
 @pytest.mark.parametrize("upstream_cancel", [None, UpstreamRejected("x", "started", "r", 400)])
@@ -214,6 +328,7 @@ def test_a_task_whose_job_ended_meanwhile_is_canceled_and_counted(
     rt: Runtime, upstream_cancel: Exception | None
 ) -> None:
     job = new_job(rt)
+    account = admitted(rt, job.job_id)
 
     def post_while_the_job_ends() -> SubmitResult:
         rt.store.transition(job.job_id, JobState.FAILED)  # e.g. on_failure of a stale message
@@ -221,26 +336,27 @@ def test_a_task_whose_job_ended_meanwhile_is_canceled_and_counted(
 
     rt.upstreams["default"].submits.append(post_while_the_job_ends)
     rt.upstreams["default"].cancels.append(upstream_cancel)
-    submit(rt, job.job_id)
+    submit(rt, job.job_id, account)
     assert ("cancel", "t-late") in rt.upstreams["default"].calls
     assert rt.store.stat("orphan_suspects") == 1
     assert rt.store.task_owner("t-late") == job.job_id  # never adopted by another job
-    assert rt.limiter.in_flight("default", "wan2.7-image") == 0
+    assert in_flight(rt) == 0
     assert rt.scheduler.of(TASK_POLL) == []
 
 
 def test_an_attached_task_closes_the_jobs_open_intent(rt: Runtime) -> None:
     job = new_job(rt)
+    account = admitted(rt, job.job_id)
     seen: list[list[str]] = []
 
     def post() -> SubmitResult:
-        seen.append(rt.intents.overlapping("default", "wan2.7-image", 0, 2e9, exclude=""))
+        seen.append(rt.intents.overlapping("default", MODEL, 0, 2e9, exclude=""))
         return ok()
 
     rt.upstreams["default"].submits.append(post)
-    submit(rt, job.job_id)
+    submit(rt, job.job_id, account)
     assert seen == [[job.job_id]]  # open while the POST was in flight
-    assert rt.intents.overlapping("default", "wan2.7-image", 0, 2e9, exclude="") == []
+    assert rt.intents.overlapping("default", MODEL, 0, 2e9, exclude="") == []
 
 
 BUCKET = unit_settings().s3.bucket
@@ -250,9 +366,9 @@ def test_s3_inputs_are_presigned_or_inlined(redis_client: redis.Redis, redis_pre
     presign = make_runtime(redis_client, redis_prefix)
     ref = f"s3://{BUCKET}/inputs/a.png"
     job = new_job(presign, images=(ref,))
-    presign.upstream.submits.append(ok())
-    submit(presign, job.job_id)
-    body = presign.upstream.calls[0][1]
+    presign.upstreams["default"].submits.append(ok())
+    submit(presign, job.job_id, admitted(presign, job.job_id))
+    body = presign.upstreams["default"].calls[0][1]
     image = body["input"]["messages"][0]["content"][1]["image"]
     assert image.startswith(f"https://s3.example/{BUCKET}/inputs/a.png?")
 

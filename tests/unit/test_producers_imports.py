@@ -13,7 +13,7 @@ import producers
 PRODUCERS = Path(producers.__file__).parent
 ALLOWED_WORKER_MODULES = ("workers.contract", "workers.errors")
 FORBIDDEN = ("workers.app", "workers.tasks", "workers.pipeline", "workers.upstream",
-             "workers.storage", "workers.runtime", "workers.limiter", "workers.fetch",
+             "workers.storage", "workers.runtime", "workers.limits", "workers.fetch",
              "emulator", "devstack")  # fmt: skip
 
 

@@ -311,15 +311,19 @@ class JobStore:
         )
 
     def swap_poll_token(self, job_id: str, old: str | None, new: str) -> bool:
-        """Make ``new`` the job's poll token if ``old`` still is (None: no token yet).
+        """Make ``new`` the job's poll token if ``old`` is its token (None: no token yet) or
+        the one before (a redelivered previous link); ``old`` becomes the one before.
 
         Counts the poll. Of two poll chains, only the one whose swap wins goes on; a
         terminal job has no poll chain (the swap is refused).
         """
-        applied = self._apply(
-            job_id, match={"poll_token": old}, fields={"poll_token": new}, incr={"polls": 1}
-        )
-        return applied == 1
+        fields = {"poll_token": new, "poll_prev": old}
+        for match in ("poll_token", "poll_prev"):
+            if match == "poll_prev" and old is None:
+                break
+            if self._apply(job_id, match={match: old}, fields=fields, incr={"polls": 1}) == 1:
+                return True
+        return False
 
     def _apply(
         self,

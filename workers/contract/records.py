@@ -122,6 +122,8 @@ class JobRecord(BaseModel):
             progress (a SUBMITTING job without it has had a failed attempt that provably
             created nothing).
         poll_token: The token of the one poll chain allowed to run; other polls are stale.
+        poll_prev: The token it replaced: a poll carrying it is the previous link of the
+            chain, delivered again after a crash that may have lost its successor.
         polls: Polls made so far.
     """
 
@@ -149,6 +151,7 @@ class JobRecord(BaseModel):
     updated_at: float | None = None
     intent_at: float | None = None
     poll_token: str | None = None
+    poll_prev: str | None = None
     polls: int = Field(default=0, ge=0)
 
     @field_validator("request")
@@ -287,6 +290,7 @@ _FIELD_DECODERS: Final[Mapping[str, Callable[[str], Any]]] = MappingProxyType(
         "updated_at": float,
         "intent_at": float,
         "poll_token": str,
+        "poll_prev": str,
         "polls": int,
     }
 )

@@ -13,6 +13,10 @@ script that:
    current tag, so a 50,000-job backlog is no head start), and its oldest job;
 4. leases the slot, takes the token, and notes the job as admitted.
 
+A job that ended while it waited (canceled) is dropped from the waiting room when its turn
+comes, without taking a slot or a token (the job record's ``state`` is read by the script:
+``{p}job:{id}``, the job store's documented layout).
+
 An admitted job whose submit never starts (its message was lost) is found by
 :meth:`Admission.stale` and dispatched again; a redelivered submit is harmless (the job
 store's gate lets one through).
@@ -43,6 +47,7 @@ from typing import Final
 from redis import Redis
 
 from config.accounts import AccountSettings, LimiterSettings
+from workers.contract.states import TERMINAL_STATES
 from workers.limits.lua import EFFECTIVE, NOW, script
 from workers.limits.policy import encode, model_limits, params
 from workers.redis_errors import translated
@@ -129,20 +134,32 @@ for _, acct in ipairs(cfg.accounts) do
   if not best or wait < best then best = wait end
 end
 if not chosen then return {-1, best or cfg.busy_ms} end
-local top = redis.call('ZRANGE', lk .. ':tenants', 0, 0, 'WITHSCORES')
-local tenant, tag = top[1], tonumber(top[2])
-local q = lk .. ':q:' .. tenant
-local job = redis.call('LPOP', q)
-if redis.call('LLEN', q) == 0 then
-  redis.call('ZREM', lk .. ':tenants', tenant)
-else
-  local weight = tonumber(redis.call('HGET', lk .. ':weights', tenant)) or 1
-  redis.call('ZADD', lk .. ':tenants', tag + 1 / weight, tenant)
+-- The next job by tenant tag; jobs that ended while waiting (canceled) are dropped on the way
+-- and cost nothing (a job without a record is admitted: its submit finds nothing to do).
+local job, tenant
+for _ = 1, cfg.skip_max do
+  local top = redis.call('ZRANGE', lk .. ':tenants', 0, 0, 'WITHSCORES')
+  if not top[1] then return {-1, 0} end
+  local tag
+  tenant, tag = top[1], tonumber(top[2])
+  local q = lk .. ':q:' .. tenant
+  job = redis.call('LPOP', q)
+  if redis.call('LLEN', q) == 0 then
+    redis.call('ZREM', lk .. ':tenants', tenant)
+  else
+    local weight = tonumber(redis.call('HGET', lk .. ':weights', tenant)) or 1
+    redis.call('ZADD', lk .. ':tenants', tag + 1 / weight, tenant)
+  end
+  redis.call('SET', lk .. ':vt', tostring(tag))
+  if job then
+    redis.call('SREM', P .. 'wait:parked', job)
+    redis.call('HINCRBY', P .. 'wait:counts', model, -1)
+    local state = redis.call('HGET', P .. 'job:' .. job, 'state')
+    if not (state and cfg.terminal[state]) then break end
+  end
+  job = nil
 end
-redis.call('SET', lk .. ':vt', tostring(tag))
 if not job then return {-1, 0} end
-redis.call('SREM', P .. 'wait:parked', job)
-redis.call('HINCRBY', P .. 'wait:counts', model, -1)
 local acct = chosen.acct
 redis.call('HSET', chosen.bucket, 'tokens', tostring(chosen.tokens - 1), 'at_ms', now)
 redis.call('PEXPIRE', chosen.bucket, math.ceil(acct.burst * 1000 / chosen.rate) + 60000)
@@ -159,6 +176,9 @@ return {1, job, acct.name, lane, tenant}
 )
 
 LANES: Final = (Lane.INTERACTIVE.value, Lane.BULK.value)
+
+SKIP_MAX: Final = 100
+"""Most ended jobs one admission drops from the waiting room before it gives up for now."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +224,8 @@ class Admission:
             "lease_ttl_ms": max(1, round(lease_ttl_s * 1000)),
             "busy_ms": max(1, round(limiter.dispatch_interval_s * 1000)),
             "lanes": list(LANES),
+            "terminal": {state.value: True for state in TERMINAL_STATES},
+            "skip_max": SKIP_MAX,
         }
 
     def serves(self, model: str) -> bool:

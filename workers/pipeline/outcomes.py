@@ -115,22 +115,26 @@ def fail(rt: Runtime, job_id: str, exc: BaseException) -> None:
 def schedule_poll(
     rt: Runtime, job_id: str, old_token: str | None, countdown_s: float, *, reserved: bool = False
 ) -> bool:
-    """Send the job's next poll and make its token the job's current one.
+    """Make a new token the job's current one, then send the job's next poll with it.
 
     ``reserved``: the poll holds a reservation of its account's query budget for the moment
     it runs (it queries without asking the budget again).
 
-    The message goes first: if this process dies before the token is swapped, the message
-    now in flight is merely stale, and the redelivered poll that was running carries on.
+    The token goes first, so the new poll never finds its token unknown however soon it
+    runs. If this process dies between the two, the poll that was running is delivered again
+    carrying the previous token, which a job accepts (``poll_prev``), and it sends the lost
+    successor; of two links that both run, only the one whose swap wins carries on.
 
     Returns:
         Whether this chain is still the job's poll chain (False: another one superseded it,
-        and the message just sent will be dropped when it arrives).
+        and nothing was sent).
     """
     token = secrets.token_hex(POLL_TOKEN_BYTES)
+    if not rt.store.swap_poll_token(job_id, old_token, token):
+        return False
     args = (job_id, token, RESERVED) if reserved else (job_id, token)
     rt.scheduler.later(TASK_POLL, *args, countdown_s=countdown_s)
-    return rt.store.swap_poll_token(job_id, old_token, token)
+    return True
 
 
 def release(rt: Runtime, job: JobRecord, account: str | None = None) -> None:

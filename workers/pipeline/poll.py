@@ -5,10 +5,11 @@ poll whose reservation lies ahead is sent again for that moment, marked reserved
 timed from the model's observed latency (:func:`~workers.pipeline.outcomes.next_poll_delay_s`),
 and every finished task adds its latency to the model's window.
 
-Each poll carries a token. The job records the token of its one live poll chain; a poll with
-another token (a duplicate, or a chain superseded by a redelivered submit) does nothing. A
-poll schedules its successor before swapping the token, so a crash between the two leaves
-the redelivered poll in charge.
+Each poll carries a token. The job records the token of its one live poll chain and the one
+before it; a poll with another token (a duplicate, or a chain superseded by a redelivered
+submit) does nothing. A poll swaps the token before sending its successor (see
+:func:`~workers.pipeline.outcomes.schedule_poll`), so a crash between the two leaves the
+redelivered poll, carrying the previous token, in charge.
 
 ==========================  =================================================================
 upstream status             action
@@ -72,9 +73,10 @@ def poll(rt: Runtime, job_id: str, token: str, reserved: str = "") -> None:
     job = rt.store.get(job_id)
     if job is None or job.is_terminal:
         return
-    if job.poll_token is not None and token != job.poll_token:
+    if job.poll_token is not None and token not in (job.poll_token, job.poll_prev):
         _log.debug("job %s: stale poll dropped", job_id)
         return
+    job = job.model_copy(update={"poll_token": token})  # this message's chain goes on
     if job.state is JobState.STORING:  # the store message may have been lost with a crash
         rt.scheduler.later(TASK_STORE, job_id)
         return

@@ -54,8 +54,10 @@ def reconcile(rt: Runtime, job: JobRecord) -> tuple[str, str | None] | None:
         RetryableError: Listing the tasks failed in a way that may pass.
     """
     assert job.intent_at is not None
-    account, model = job.account, job.request.model.value
-    assert account is not None, "begin_submit records the account with the intent"
+    # begin_submit records the account with the intent; a record without one is the first
+    # account's (the only one before accounts existed).
+    account = job.account or next(iter(rt.upstreams))
+    model = job.request.model.value
     settle_s = submit_settle_s(rt.settings)
     wait_s = job.intent_at + reconcile_after_s(rt.settings) - rt.clock()
     if wait_s > 0:

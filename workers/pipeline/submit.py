@@ -105,6 +105,11 @@ def submit(rt: Runtime, job_id: str, account: str | None = None) -> None:
         park(rt, job)
         return
     model = job.request.model.value
+    if not rt.limits.leases.renew(account, model, job_id):
+        # A repeated message of an admission that was handed back (a 429), or whose lease
+        # ran out: the job holds no slot on that account, so it waits for a new admission.
+        park(rt, job)
+        return
     rt.intents.open(account, model, job_id)  # before the intent: a failure here costs nothing
     if not rt.store.begin_submit(job_id, account):
         # Another delivery may hold the gate and be posting: its entry is this one; keep it.

@@ -1,0 +1,1 @@
+"""The ``make bench`` scenarios of issue 4; ``python -m bench.scenarios [name ...]``."""
