@@ -85,6 +85,10 @@ class LimiterSettings(BaseModel):
         query_burst: Queries one account may send back to back.
         throttle_pause_s: How long a 429 without ``Retry-After`` pauses its account and
             model for the whole fleet.
+        unavailable_pause_s: How long a submit that failed without reaching the upstream
+            (a 503, a refused connection) pauses its account and model for the whole fleet;
+            it doubles with each such failure in a row.
+        unavailable_pause_max_s: Longest such pause.
         rate_cut: Factor applied to the allowed submit rate on a 429 for the rate.
         rate_recovery_per_s: After a cut, the allowed rate grows by this share of the cut
             rate every second, up to the configured limit (additive recovery).
@@ -111,6 +115,8 @@ class LimiterSettings(BaseModel):
     submit_burst: float = Field(default=1.0, ge=1)
     query_burst: float = Field(default=2.0, ge=1)
     throttle_pause_s: float = Field(default=1.0, ge=0)
+    unavailable_pause_s: float = Field(default=0.1, ge=0)
+    unavailable_pause_max_s: float = Field(default=30.0, ge=0)
     rate_cut: float = Field(default=0.7, gt=0, lt=1)
     rate_recovery_per_s: float = Field(default=0.02, gt=0)
     in_flight_probe_s: float = Field(default=10.0, gt=0)
@@ -122,7 +128,7 @@ class LimiterSettings(BaseModel):
     admitted_timeout_s: float = Field(default=120.0, gt=0)
     reap_interval_s: float = Field(default=30.0, gt=0)
     latency_window: int = Field(default=500, ge=1)
-    latency_min_samples: int = Field(default=20, ge=1)
+    latency_min_samples: int = Field(default=10, ge=1)
     poll_quantiles: tuple[float, ...] = Field(default=(0.5, 0.8, 0.95, 0.99), min_length=1)
 
     def weight(self, tenant: str) -> float:

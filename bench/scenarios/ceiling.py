@@ -1,8 +1,108 @@
-"""two-accounts: placeholder until written."""
+"""ceiling: limits off, latency near zero: jobs per second through the whole pipeline on this
+machine (HTTP to the emulator, result download, S3 put, every Redis write), against a bare
+Celery chain of as many hops per job on the same workers."""
 
+from __future__ import annotations
+
+import time
 from pathlib import Path
 from typing import Any
 
+from celery import Celery
+
+from adapters.redis import redis_client
+from bench.baselines.common import job_inputs
+from bench.scenarios import chain_app, wanqueue
+from bench.scenarios.measure import upstream_counts
+from bench.scenarios.stack import bench_stack
+from config.accounts import LimiterSettings
+from config.celery import celery_config
+from devstack.workers import WorkerPool, WorkerSpec
+from workers.contract import JobState
+
+JOBS = 2000
+WORKERS, CONCURRENCY = 2, 8
+KEY = "sk-bench-ceiling-0001"
+UNLIMITED = 100_000.0
+EMULATOR = {
+    "accounts": [{"name": "acct-c", "api_keys": [KEY], "query_qps": 0, "limits": {}}],
+    "models": {
+        "*": {
+            "pending": {"kind": "fixed", "median_s": 0.0},
+            "running": {"kind": "fixed", "median_s": 0.01},
+            "failure_rate": 0.0,
+        }
+    },
+    "random_seed": 4,
+}
+
 
 def run(out: Path) -> dict[str, Any]:
-    raise NotImplementedError
+    jobs = job_inputs(JOBS)
+    with bench_stack(EMULATOR) as bench:
+        acct = wanqueue.account(
+            "acct-c", bench.emulator.base_url, KEY, UNLIMITED, int(UNLIMITED), UNLIMITED
+        )
+        settings = wanqueue.bench_settings(bench.settings, [acct], LimiterSettings())
+        result, _, stats, _ = bench.measured(
+            lambda _: wanqueue.run(
+                settings, jobs, bench.run_dir / "wanqueue", workers=WORKERS, concurrency=CONCURRENCY
+            ),
+            [],
+        )
+        finished = [at for r in result.records if (at := wanqueue.finished_at(r)) is not None]
+        succeeded = sum(1 for r in result.records if r.state is JobState.SUCCEEDED)
+        wanq_s = max(finished) - result.started_at
+        chain_s, chain_cpu_s = _bare_chain(settings, bench.run_dir / "chain")
+    ours = JOBS / wanq_s
+    bare = JOBS / chain_s
+    counts = upstream_counts(stats)
+    return {
+        "jobs": JOBS,
+        "workers": f"{WORKERS} processes x {CONCURRENCY} threads",
+        "wanqueue": {
+            "jobs_per_s": round(ours, 1),
+            "wall_s": round(wanq_s, 2),
+            "succeeded": succeeded,
+            "lost": result.lost,
+            "submits": counts["submits"],
+            "polls_per_job": round(counts["queries"] / JOBS, 2),
+            "worker_cpu_s_per_job": round(result.cpu_s / JOBS, 4),
+        },
+        "bare_chain": {
+            "hops_per_job": chain_app.HOPS,
+            "jobs_per_s": round(bare, 1),
+            "wall_s": round(chain_s, 2),
+            "worker_cpu_s_per_job": round(chain_cpu_s / JOBS, 4),
+        },
+        "ratio": round(ours / bare, 3),
+        "must_show": {"at least half the bare chain's throughput": ours / bare >= 0.5},
+    }
+
+
+def _bare_chain(settings: Any, run_dir: Path) -> tuple[float, float]:
+    """Seconds for JOBS chains of HOPS hops through real workers, and their CPU seconds."""
+    from bench.scenarios.measure import tree_cpu_s
+
+    specs = [
+        WorkerSpec(f"chain{i}", queues=(chain_app.QUEUE,), concurrency=CONCURRENCY)
+        for i in range(WORKERS)
+    ]
+    producer = Celery("wanq-bench-chain-producer", set_as_current=False)
+    producer.conf.update(celery_config(settings, {chain_app.TASK: chain_app.QUEUE}))
+    redis = redis_client(settings)
+    done_key = f"{settings.key_prefix}{chain_app.DONE_KEY}"
+    with WorkerPool(settings, specs, run_dir, app="bench.scenarios.chain_app") as pool:
+        redis.delete(done_key)
+        started = time.monotonic()
+        with producer.connection_for_write() as conn, producer.producer_or_acquire(conn) as prod:
+            for index in range(JOBS):
+                producer.send_task(chain_app.TASK, args=[str(index), chain_app.HOPS], producer=prod)
+        while int(redis.get(done_key) or 0) < JOBS:
+            if time.monotonic() - started > 600:
+                raise RuntimeError("the bare chain did not finish in 600 s")
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+        cpu_s = tree_cpu_s(p.pid for p in (pool[i] for i in range(len(pool))) if p.pid)
+    producer.close()
+    return elapsed, cpu_s

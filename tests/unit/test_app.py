@@ -15,7 +15,7 @@ from workers import runtime, tasks
 from workers.app import CeleryScheduler, app
 from workers.contract import JobState
 from workers.contract.names import TASK_CANCEL, TASK_POLL, TASK_QUEUES, TASK_STORE, TASK_SUBMIT
-from workers.errors import RedisUnavailable, RetryableError, UpstreamUnavailable
+from workers.errors import RedisUnavailable, RetryableError
 from workers.limits import Admitted
 from workers.upstream import SubmitResult
 
@@ -114,21 +114,6 @@ def test_current_without_a_runtime_is_an_error() -> None:
     runtime.stop()
     with pytest.raises(RuntimeError, match="no worker runtime"):
         runtime.current()
-
-
-def test_retries_run_out_and_end_the_job(installed: Any) -> None:
-    job = new_job(installed)
-    max_retries = tasks.submit_task.max_retries
-    installed.upstreams["default"].submits += [UpstreamUnavailable("ConnectError", "refused")] * (
-        max_retries + 1
-    )
-    result = tasks.submit_task.apply(args=[job.job_id, admit(installed, job)])
-    assert result.failed()
-    assert installed.upstreams["default"].count("submit") == max_retries + 1
-    stored = installed.store.get(job.job_id)
-    assert stored is not None and stored.state is JobState.FAILED
-    assert stored.error_code == "ConnectError" and stored.attempts == max_retries + 1
-    assert installed.limits.leases.in_flight("default", job.request.model.value) == 0
 
 
 class DeadBroker:

@@ -7,7 +7,7 @@ import redis
 
 from tests.unit.pipeline_fakes import Clock
 from workers.limits import LatencyModel
-from workers.limits.latency import REFRESH_S
+from workers.limits.latency import REFRESH_S, TAIL_SHARE
 
 MODEL = "wan2.7-image"
 
@@ -23,7 +23,7 @@ def test_too_few_samples_give_no_schedule(redis_client: redis.Redis, redis_prefi
     for seconds in (10.0, 20.0, 30.0, 40.0):
         latency.record(MODEL, seconds)
     assert latency.targets(MODEL) is None
-    assert latency.next_delay_s(MODEL, 0.0) is None
+    assert latency.next_delay_s(MODEL, 0.0, first=True) is None
 
 
 def test_the_next_poll_is_at_the_next_quantile_ahead(
@@ -33,14 +33,17 @@ def test_the_next_poll_is_at_the_next_quantile_ahead(
     for seconds in range(1, 11):
         latency.record(MODEL, float(seconds))
     assert latency.targets(MODEL) == (6.0, 10.0)  # the median and p90, ascending
-    assert latency.next_delay_s(MODEL, 0.0) == pytest.approx(6.0)
-    assert latency.next_delay_s(MODEL, 4.0) == pytest.approx(2.0)
+    assert latency.next_delay_s(MODEL, 0.0, first=True) == pytest.approx(6.0)
+    assert latency.next_delay_s(MODEL, 7.0, first=True) == 0.0  # the median is past: now
+    assert latency.next_delay_s(MODEL, 4.0, first=False) == pytest.approx(2.0)
     # too close to the median (under MIN_GAP_S): the next quantile instead
-    assert latency.next_delay_s(MODEL, 5.9) == pytest.approx(4.1)
-    assert latency.next_delay_s(MODEL, 9.0) == pytest.approx(1.0)
-    assert latency.next_delay_s(MODEL, 9.9) is None  # past the last: the caller backs off
-    assert latency.next_delay_s(MODEL, 60.0) is None
-    assert latency.next_delay_s("another-model", 0.0) is None
+    assert latency.next_delay_s(MODEL, 5.9, first=False) == pytest.approx(4.1)
+    assert latency.next_delay_s(MODEL, 9.0, first=False) == pytest.approx(1.0)
+    # past the last quantile: every quarter of the task's age, never under MIN_GAP_S
+    assert latency.next_delay_s(MODEL, 9.9, first=False) == pytest.approx(9.9 * TAIL_SHARE)
+    assert latency.next_delay_s(MODEL, 60.0, first=False) == pytest.approx(15.0)
+    assert latency.next_delay_s(MODEL, 0.1, first=False) == pytest.approx(5.9)
+    assert latency.next_delay_s("another-model", 0.0, first=True) is None
 
 
 def test_quantiles_are_read_again_after_the_refresh(

@@ -170,3 +170,16 @@ def test_an_unknown_rate_starts_slowly_at_admission(
     admit_all(gate, 1, t0 + 3000)
     # three doublings later: 16 per second
     assert gate.admit(MODEL, now_ms=t0 + 3000) == pytest.approx(1 / 16, abs=0.002)
+
+
+def test_failures_in_a_row_pause_longer_until_one_submit_gets_through(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    settings = limiter(unavailable_pause_s=0.1, unavailable_pause_max_s=0.5)
+    feedback = Throttle(redis_client, redis_prefix, [account("acct")], settings)
+    pauses = [feedback.unavailable("acct", MODEL, now_ms=1_000) for _ in range(5)]
+    assert pauses == [0.1, 0.2, 0.4, 0.5, 0.5]  # doubling, capped
+    assert int(feedback.state("acct", MODEL)["paused"]) == 1_500
+    assert feedback.unavailable("acct", MODEL, jitter=0.5, now_ms=1_000) == 0.25
+    feedback.available("acct", MODEL)
+    assert feedback.unavailable("acct", MODEL, now_ms=1_000) == 0.1  # the run ended

@@ -133,24 +133,55 @@ def test_waiting_for_capacity_parks_without_a_retry_until_a_slot_frees(
         StorageUnavailable("get_object", "down"),
     ],
 )
-def test_a_clean_failure_clears_the_intent_and_is_retried_on_its_account(
-    rt: Runtime, error: Exception
-) -> None:
+def test_a_clean_failure_parks_again_and_pauses_the_account(rt: Runtime, error: Exception) -> None:
     job = new_job(rt)
     account = admitted(rt, job.job_id)
     rt.upstreams["default"].submits += [error, ok()]
-    with pytest.raises(type(error)):
-        submit(rt, job.job_id, account)
+    submit(rt, job.job_id, account)  # no exception: no Celery retry, the waiting room retries
     stored = rt.store.get(job.job_id)
     assert stored is not None and stored.state is JobState.SUBMITTING
-    assert stored.intent_at is None and stored.task_id is None
-    assert in_flight(rt) == 1  # the slot stays leased for the retry
+    assert stored.intent_at is None and stored.task_id is None and stored.submit_errors == 1
+    assert in_flight(rt) == 0  # the slot went back; the next attempt takes a token again
     assert rt.intents.overlapping("default", MODEL, 0, 2e9, exclude="") == []
-    assert rt.limits.admission.waiting() == {}  # not parked again
-    submit(rt, job.job_id, account)  # Celery's retry, same arguments
+    assert rt.limits.admission.waiting() == {MODEL: 1}  # parked again, first in line
+    state = rt.limits.throttle.state("default", MODEL)
+    assert state["errors"] == "1" and int(state["paused"]) > redis_now_ms(rt)
+    assert isinstance(rt.limits.admission.admit(MODEL), float)  # paused: not yet
+    again = rt.limits.admission.admit(MODEL, now_ms=int(state["paused"]) + 1)
+    assert isinstance(again, Admitted) and again.job_id == job.job_id
+    submit(rt, job.job_id, again.account)
     retried = rt.store.get(job.job_id)
     assert retried is not None and retried.state is JobState.PENDING and retried.attempts == 2
     assert in_flight(rt) == 1
+    assert "errors" not in rt.limits.throttle.state("default", MODEL)  # the run of failures ended
+
+
+def test_failed_submits_in_a_row_pause_longer_and_end_the_job_after_max_retries(
+    rt: Runtime,
+) -> None:
+    job = new_job(rt)
+    max_retries = rt.settings.pipeline.max_retries
+    rt.upstreams["default"].submits += [UpstreamUnavailable("ConnectError", "refused")] * (
+        max_retries + 1
+    )
+    submit(rt, job.job_id)
+    now_ms = redis_now_ms(rt)
+    for _ in range(max_retries + 1):
+        outcome = rt.limits.admission.admit(MODEL, now_ms=now_ms)
+        assert isinstance(outcome, Admitted), outcome
+        submit(rt, job.job_id, outcome.account)
+        paused = int(rt.limits.throttle.state("default", MODEL).get("paused", "0"))
+        now_ms = max(now_ms, paused) + 1  # past the pause (it grows: see test_limits_throttle)
+    stored = rt.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert stored.error_code == "ConnectError" and stored.submit_errors == max_retries + 1
+    assert "gave up after" in (stored.error_message or "")
+    assert in_flight(rt) == 0 and rt.limits.admission.waiting() == {}
+
+
+def redis_now_ms(rt: Runtime) -> int:
+    seconds, micros = rt.store._redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
 
 
 @pytest.mark.parametrize(

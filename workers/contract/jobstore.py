@@ -274,13 +274,14 @@ class JobStore:
         )
         return applied == 1
 
-    def clear_intent(self, job_id: str) -> bool:
+    def clear_intent(self, job_id: str, *, failed: bool = False) -> bool:
         """Record that the submit in progress failed without creating an upstream task.
 
         The job stays SUBMITTING (states never go backwards) with ``intent_at`` removed, which
         lets :meth:`begin_submit` start a new attempt. Call it only when the upstream provably
         took nothing (a refused connection, a 429, a 503 at the door), never after an
-        ambiguous submit.
+        ambiguous submit. ``failed``: the attempt failed (not a 429): count it in
+        ``submit_errors``.
         """
         applied = self._apply(
             job_id,
@@ -288,6 +289,7 @@ class JobStore:
             expect=(JobState.SUBMITTING,),
             match={"task_id": None},
             fields={"intent_at": None},
+            incr={"submit_errors": 1} if failed else None,
         )
         return applied == 1
 

@@ -106,6 +106,8 @@ class JobRecord(BaseModel):
         request: The validated edit request (sources: http(s), data URI or ``s3://``).
         state: Where the job is.
         attempts: Submit attempts started (each one recorded an intent first).
+        submit_errors: Attempts that failed without reaching the upstream (a 429 is not
+            one: waiting for capacity spends nothing).
         task_id: The upstream task id, once known.
         request_id: The upstream request id of the submit.
         error_code: Why the job failed: the upstream's code (``DataInspectionFailed``...) or
@@ -138,6 +140,7 @@ class JobRecord(BaseModel):
     request: EditRequest
     state: JobState = JobState.QUEUED
     attempts: int = Field(default=0, ge=0)
+    submit_errors: int = Field(default=0, ge=0)
     task_id: str | None = None
     request_id: str | None = None
     error_code: str | None = None
@@ -278,6 +281,7 @@ _FIELD_DECODERS: Final[Mapping[str, Callable[[str], Any]]] = MappingProxyType(
         "request": _request,
         "state": JobState,
         "attempts": int,
+        "submit_errors": int,
         "task_id": str,
         "request_id": str,
         "error_code": str,

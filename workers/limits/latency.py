@@ -4,8 +4,9 @@ Every finished task adds its latency (the upstream's ``end_time - submit_time`` 
 them, else the time from submit to the poll that saw the end) to a window of recent ones per
 model. A task is then polled when the running latency quantiles
 (``limiter.poll_quantiles``, e.g. the median, then p80, p95, p99) say it is likely done, and
-after the last of them with the usual growing delay. Until a model has
-``latency_min_samples`` samples, its polls use the fixed ``first_poll_delay_s`` and backoff.
+after the last of them every quarter of its age (bounded by ``max_poll_interval_s``). Until a
+model has ``latency_min_samples`` samples, its polls use the fixed ``first_poll_delay_s`` and
+backoff.
 
 Each process reads the window at most every :data:`REFRESH_S`.
 
@@ -30,6 +31,9 @@ REFRESH_S: Final = 5.0
 
 MIN_GAP_S: Final = 0.2
 """Shortest delay between two polls of one task."""
+
+TAIL_SHARE: Final = 0.25
+"""Past the last quantile, a task is polled again after this share of its age."""
 
 
 class LatencyModel:
@@ -89,14 +93,20 @@ class LatencyModel:
             self._cache[model] = (now, targets)
         return targets
 
-    def next_delay_s(self, model: str, elapsed_s: float) -> float | None:
-        """Delay until the next poll of a task ``elapsed_s`` after its submit: at the next
-        quantile still ahead; None when there is none (the caller backs off) or the model
-        has too few samples."""
+    def next_delay_s(self, model: str, elapsed_s: float, *, first: bool) -> float | None:
+        """Delay until the next poll of a task ``elapsed_s`` after its submit.
+
+        The first poll goes at the first quantile (at once if that is past); later ones at
+        the next quantile still ahead, and past the last one every :data:`TAIL_SHARE` of
+        the task's age. None when the model has too few samples (the caller keeps its fixed
+        schedule).
+        """
         targets = self.targets(model)
         if targets is None:
             return None
+        if first:
+            return max(0.0, targets[0] - elapsed_s)
         for target in targets:
             if target >= elapsed_s + MIN_GAP_S:
                 return target - elapsed_s
-        return None
+        return max(MIN_GAP_S, elapsed_s * TAIL_SHARE)

@@ -11,6 +11,7 @@ r_ss         '1' while an unknown rate is in slow start (doubling every
              ``discovery_doubling_s`` until its first 429)
 c_cut, c_at  the allowed tasks in flight were set to ``c_cut`` at ``c_at``
 paused       no admission before this time (ms)
+errors       submits in a row that failed without reaching the upstream
 ===========  ===================================================================
 
 After a cut the rate grows by ``rate_recovery_per_s`` of ``r_cut`` each second and the tasks in
@@ -20,6 +21,11 @@ flight by one every ``in_flight_probe_s``, never past a configured limit. A 429 
 flight to the leases held minus the refused one: the upstream's count at that moment, at
 most. 429s within :data:`SETTLE_MS` of a cut are the same overshoot and cut nothing more. Each
 429 pauses admission for its ``Retry-After``, else ``throttle_pause_s``.
+
+A submit that fails without reaching the upstream (a 503 at the door, a refused connection)
+pauses the account and model too, for ``unavailable_pause_s`` doubling with each failure in a
+row (``errors``) up to ``unavailable_pause_max_s``, with jitter: one lost request costs the
+fleet a moment, an outage is probed ever more rarely, never in a hot loop.
 
 Keys (``{p}`` is ``Settings.key_prefix``):
 
@@ -90,6 +96,26 @@ return {tostring(rate), conc}
 """,
 )
 
+_UNAVAILABLE: Final = script(
+    NOW,
+    """-- A submit failed without reaching the upstream (5xx at the door, refused connection):
+-- pause the account and model, longer with each failure in a row.
+-- KEYS[1] state hash
+-- ARGV[1] first pause (ms), ARGV[2] longest pause (ms), ARGV[3] jitter factor (0.5..1),
+-- ARGV[4] now (ms; empty: the Redis clock), ARGV[5] state ttl (ms)
+-- Returns the pause (ms).
+--END HEADER
+local now = now_ms(ARGV[4])
+local errors = redis.call('HINCRBY', KEYS[1], 'errors', 1)
+local pause = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) * 2 ^ (errors - 1))
+pause = math.floor(pause * tonumber(ARGV[3]))
+local paused = tonumber(redis.call('HGET', KEYS[1], 'paused')) or 0
+redis.call('HSET', KEYS[1], 'paused', math.max(paused, now + pause))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+return pause
+""",
+)
+
 STATE_TTL_S: Final = 7 * 24 * 3600
 """How long a learned limit is remembered without a new 429."""
 
@@ -116,6 +142,7 @@ class Throttle:
         self._accounts = {account.name: account for account in accounts}
         self._limiter = limiter
         self._throttled = redis.register_script(_THROTTLED)
+        self._unavailable = redis.register_script(_UNAVAILABLE)
         self._base = {
             **params(limiter),
             "rate_cut": limiter.rate_cut,
@@ -151,6 +178,34 @@ class Throttle:
                 ],
             )
         return float(rate), int(conc)
+
+    def unavailable(
+        self, account: str, model: str, jitter: float = 1.0, now_ms: int | None = None
+    ) -> float:
+        """Record a submit that failed without reaching the upstream: admission to the account
+        and model pauses for ``unavailable_pause_s``, doubling with each failure in a row up
+        to ``unavailable_pause_max_s``, times ``jitter`` (0.5 to 1). Returns the pause (s)."""
+        limiter = self._limiter
+        with translated("unavailable"):
+            pause_ms = self._unavailable(
+                keys=[self._state_key(account, model)],
+                args=[
+                    round(limiter.unavailable_pause_s * 1000),
+                    round(limiter.unavailable_pause_max_s * 1000),
+                    repr(min(1.0, max(0.5, jitter))),
+                    "" if now_ms is None else now_ms,
+                    STATE_TTL_S * 1000,
+                ],
+            )
+        return int(pause_ms) / 1000
+
+    def available(self, account: str, model: str) -> None:
+        """A submit reached the upstream: the run of failures (and its growing pause) ends."""
+        with translated("available"):
+            self._redis.hdel(self._state_key(account, model), "errors")
+
+    def _state_key(self, account: str, model: str) -> str:
+        return f"{self._prefix}limit:{account}:{model}:state"
 
     def state(self, account: str, model: str) -> dict[str, str]:
         """The raw adaptive state (for metrics and tests)."""

@@ -152,9 +152,10 @@ def next_poll_delay_s(rt: Runtime, job: JobRecord) -> float:
     of the model's observed latency (:mod:`workers.limits.latency`), else the fixed
     schedule (``first_poll_delay_s``, then ``poll_interval_s`` growing)."""
     elapsed_s = rt.clock() - job.timestamps.get(JobState.PENDING, job.created_at)
-    delay_s = rt.limits.latency.next_delay_s(job.request.model.value, elapsed_s)
+    model = job.request.model.value
+    delay_s = rt.limits.latency.next_delay_s(model, elapsed_s, first=job.polls == 0)
     if delay_s is not None:
-        return delay_s
+        return min(delay_s, rt.settings.pipeline.max_poll_interval_s)
     if job.polls == 0:
         return max(0.0, rt.settings.pipeline.first_poll_delay_s - elapsed_s)
     return poll_delay_s(rt, job.polls)

@@ -19,13 +19,16 @@ QUEUED, or SUBMITTING without ``intent_at``     no account yet: park the job (wa
 =============================================  ==============================================
 
 A submit that provably created nothing (a refused connection, a 503 at the door) clears the
-intent and is retried by Celery, keeping its slot: the job stays SUBMITTING, since states
-never go backwards, and "SUBMITTING without intent" means exactly "no submit in progress,
-none landed". A 429 clears the intent too, but is waiting for capacity, not a failure: the
-account and model are paused for the whole fleet and their limit cut
+intent, gives the slot back and parks the job again first in its tenant's line, so its next
+attempt takes a submit token like any other; the account and model pause for the whole fleet,
+longer with each such failure in a row (:meth:`~workers.limits.throttle.Throttle.unavailable`).
+After ``max_retries`` attempts the job fails with the error. The job stays SUBMITTING, since
+states never go backwards, and "SUBMITTING without intent" means exactly "no submit in
+progress, none landed". A 429 clears the intent too, but is waiting for capacity, not a
+failure: the account and model are paused for the whole fleet and their limit cut
 (:mod:`workers.limits.throttle`), the slot goes back, and the job is parked again first in its
-tenant's line, spending no retry. An ambiguous submit keeps its intent and comes back once the
-outcome has settled upstream.
+tenant's line, spending no attempt of its budget. An ambiguous submit keeps its intent and
+comes back once the outcome has settled upstream.
 
 Between the intent and the linked task the job is listed among the open intents of its
 account and model (:mod:`workers.intents`), so that a reconciling submit never takes its task.
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 from collections.abc import Callable
 from typing import Final
 
@@ -81,8 +85,7 @@ def submit(rt: Runtime, job_id: str, account: str | None = None) -> None:
             job not admitted yet.
 
     Raises:
-        RetryableError: Nothing reached the upstream and the job may be submitted again
-            later (the caller retries with the same account; the intent is cleared).
+        RetryableError: Redis failed (the caller retries).
     """
     if account is not None:
         rt.limits.admission.started(job_id)
@@ -165,17 +168,27 @@ def _post(rt: Runtime, job: JobRecord, account: str) -> None:
         release(rt, job, account)
         park(rt, job, first=True)
         return
-    except RetryableError:
-        _nothing_created(rt, job, account)  # the slot stays leased for the retry
-        raise
+    except RetryableError as exc:
+        _nothing_created(rt, job, account, failed=True)
+        release(rt, job, account)
+        if job.submit_errors + 1 > rt.settings.pipeline.max_retries:
+            code, message = error_fields(exc)
+            message = f"gave up after {job.submit_errors + 1} failed submits: {message}"
+            finish(rt, job, JobState.FAILED, code=code, message=message)
+            return
+        pause_s = rt.limits.throttle.unavailable(account, model, random.uniform(0.5, 1.0))
+        _log.info("job %s: %s; %s/%s paused %.1f s", job.job_id, exc, account, model, pause_s)
+        park(rt, job, first=True)
+        return
+    rt.limits.throttle.available(account, model)
     attach(rt, job, answer.task_id, answer.request_id)
 
 
-def _nothing_created(rt: Runtime, job: JobRecord, account: str) -> None:
-    """Undo a submit attempt that provably created no upstream task (the slot is kept)."""
+def _nothing_created(rt: Runtime, job: JobRecord, account: str, *, failed: bool = False) -> None:
+    """Undo a submit attempt that provably created no upstream task (``failed``: not a 429)."""
     # Closed while this attempt still holds the gate, so no new attempt's entry is removed.
     rt.intents.close(account, job.request.model.value, job.job_id)
-    rt.store.clear_intent(job.job_id)
+    rt.store.clear_intent(job.job_id, failed=failed)
 
 
 def attach(rt: Runtime, job: JobRecord, task_id: str, request_id: str | None) -> None:
