@@ -99,6 +99,9 @@ class LimiterSettings(BaseModel):
         discovery_max_in_flight: Tasks in flight allowed while that limit is unknown.
         tenant_weights: Share of the slots each tenant gets when several wait (default 1).
         dispatch_interval_s: Longest time a dispatcher sleeps between admission rounds.
+        max_post_lag_s: An admitted job whose submit starts later than this after its
+            admission (a busy worker) is admitted again instead: its submit token is too old
+            to spend without bunching submits at the upstream.
         admitted_timeout_s: An admitted job whose submit has not started after this long is
             dispatched again (its message was lost).
         reap_interval_s: How often leases of ended or vanished jobs are reclaimed.
@@ -125,6 +128,7 @@ class LimiterSettings(BaseModel):
     discovery_max_in_flight: int = Field(default=1000, ge=1)
     tenant_weights: dict[str, float] = Field(default_factory=dict)
     dispatch_interval_s: float = Field(default=0.25, gt=0)
+    max_post_lag_s: float = Field(default=1.0, gt=0)
     admitted_timeout_s: float = Field(default=120.0, gt=0)
     reap_interval_s: float = Field(default=30.0, gt=0)
     latency_window: int = Field(default=500, ge=1)

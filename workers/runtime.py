@@ -20,7 +20,7 @@ from adapters.redis import redis_client
 from config.settings import Settings
 from workers.contract import JobStore
 from workers.contract.models import ModelName
-from workers.contract.names import TASK_SUBMIT
+from workers.contract.names import TASK_POST
 from workers.fetch import ResultFetcher
 from workers.intents import Intents, RedisIntents
 from workers.limits import Limits
@@ -120,7 +120,7 @@ class Runtime:
         pairs = [(name, model) for name in names for model in ModelName]
 
         def send(job_id: str, account: str) -> None:
-            self.scheduler.later(TASK_SUBMIT, job_id, account)
+            self.scheduler.later(TASK_POST, job_id, account)
 
         self.dispatcher = Dispatcher(
             self.limits.admission,

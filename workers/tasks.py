@@ -20,7 +20,7 @@ from celery import Task
 from config.celery import max_retry_backoff_s
 from workers import runtime
 from workers.app import app, settings
-from workers.contract.names import TASK_CANCEL, TASK_POLL, TASK_STORE, TASK_SUBMIT
+from workers.contract.names import TASK_CANCEL, TASK_POLL, TASK_POST, TASK_STORE, TASK_SUBMIT
 from workers.errors import RetryableError
 from workers.pipeline import cancel, poll, store, submit
 from workers.pipeline.outcomes import fail
@@ -66,10 +66,15 @@ class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
 
 
 def _submit(job_id: str, account: str = "") -> None:
-    """Park a job (no ``account``), or submit it upstream on the account it was admitted to
-    (at most once)."""
+    """Park a new job (or, given an ``account``, act as :func:`_post`)."""
     with translated("submit"):
         submit.submit(runtime.current(), job_id, account or None)
+
+
+def _post(job_id: str, account: str) -> None:
+    """Submit an admitted job upstream on ``account`` (at most once)."""
+    with translated("post"):
+        submit.submit(runtime.current(), job_id, account)
 
 
 def _poll(job_id: str, token: str, reserved: str = "") -> None:
@@ -92,6 +97,7 @@ def _cancel(job_id: str) -> dict[str, Any]:
 
 # Registered without decorators: Celery's are untyped, the plain functions stay typed.
 submit_task = app.task(name=TASK_SUBMIT, base=PipelineTask)(_submit)
+post_task = app.task(name=TASK_POST, base=PipelineTask)(_post)
 poll_task = app.task(name=TASK_POLL, base=PipelineTask)(_poll)
 store_task = app.task(name=TASK_STORE, base=PipelineTask)(_store)
 cancel_task = app.task(name=TASK_CANCEL, base=PipelineTask, fails_job=False)(_cancel)

@@ -11,17 +11,23 @@ from types import MappingProxyType
 from typing import Final
 
 QUEUE_SUBMIT: Final = "submit"
-"""Jobs waiting for a submit slot, and cancel requests (both need the upstream client)."""
+"""New jobs on their way to the waiting room, and cancel requests."""
+QUEUE_POST: Final = "post"
+"""Admitted jobs whose upstream submit is due now: apart from the new jobs, so that a backlog
+of those never delays (and then bunches) submits whose tokens are already taken."""
 QUEUE_POLL: Final = "poll"
 """Scheduled status checks of upstream tasks in flight."""
 QUEUE_STORE: Final = "store"
 """Finished jobs whose results are being copied to object storage."""
 
-QUEUES: Final = (QUEUE_SUBMIT, QUEUE_POLL, QUEUE_STORE)
-"""Every queue a worker may serve: ``celery -A workers.app worker -Q submit,poll,store``."""
+QUEUES: Final = (QUEUE_SUBMIT, QUEUE_POST, QUEUE_POLL, QUEUE_STORE)
+"""Every queue a worker may serve: ``celery -A workers.app worker -Q submit,post,poll,store``."""
 
 TASK_SUBMIT: Final = "wanq.submit"
-"""``wanq.submit(job_id)``: submit a QUEUED job upstream (idempotent)."""
+"""``wanq.submit(job_id)``: a new job: park it in the waiting room (idempotent)."""
+TASK_POST: Final = "wanq.post"
+"""``wanq.post(job_id, account)``: submit an admitted job upstream on ``account`` (at most
+once); sent by the dispatcher, never by producers."""
 TASK_POLL: Final = "wanq.poll"
 """``wanq.poll(job_id, token)``: check the upstream task once, schedule the next check."""
 TASK_STORE: Final = "wanq.store"
@@ -32,6 +38,7 @@ TASK_CANCEL: Final = "wanq.cancel"
 TASK_QUEUES: Final = MappingProxyType(
     {
         TASK_SUBMIT: QUEUE_SUBMIT,
+        TASK_POST: QUEUE_POST,
         TASK_POLL: QUEUE_POLL,
         TASK_STORE: QUEUE_STORE,
         TASK_CANCEL: QUEUE_SUBMIT,

@@ -175,6 +175,21 @@ return {1, job, acct.name, lane, tenant}
 """,
 )
 
+_STARTED: Final = script(
+    NOW,
+    """-- An admitted job's submit began: forget its admission, say how long ago it was.
+-- ARGV[1] prefix, ARGV[2] job id
+-- Returns the milliseconds since its admission, or nil when it was not admitted.
+--END HEADER
+local P, job = ARGV[1], ARGV[2]
+local at = redis.call('ZSCORE', P .. 'admitted', job)
+if not at then return nil end
+redis.call('ZREM', P .. 'admitted', job)
+redis.call('HDEL', P .. 'admitted:account', job)
+return math.max(0, now_ms('') - tonumber(at))
+""",
+)
+
 LANES: Final = (Lane.INTERACTIVE.value, Lane.BULK.value)
 
 SKIP_MAX: Final = 100
@@ -218,6 +233,7 @@ class Admission:
         self._limiter = limiter
         self._park = redis.register_script(_PARK)
         self._admit = redis.register_script(_ADMIT)
+        self._started = redis.register_script(_STARTED)
         self._config: dict[str, str] = {}
         self._base = {
             **params(limiter),
@@ -274,12 +290,15 @@ class Admission:
         job_id, account, lane, tenant = (_text(item) for item in answer[1:5])
         return Admitted(job_id, account, lane, tenant)
 
-    def started(self, job_id: str) -> None:
-        """The admitted job's submit has begun: it is no longer at risk of a lost message."""
-        with translated("admission started"), self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(f"{self._prefix}admitted", job_id)
-            pipe.hdel(f"{self._prefix}admitted:account", job_id)
-            pipe.execute()
+    def started(self, job_id: str) -> float | None:
+        """The admitted job's submit has begun: it is no longer at risk of a lost message.
+
+        Returns:
+            Seconds since it was admitted (Redis clock), None if it was not listed.
+        """
+        with translated("admission started"):
+            lag_ms = self._started(args=[self._prefix, job_id])
+        return None if lag_ms is None else int(lag_ms) / 1000
 
     def stale(self, older_than_s: float) -> list[tuple[str, str]]:
         """Admitted jobs whose submit has not started for ``older_than_s`` (Redis clock),

@@ -87,8 +87,7 @@ def submit(rt: Runtime, job_id: str, account: str | None = None) -> None:
     Raises:
         RetryableError: Redis failed (the caller retries).
     """
-    if account is not None:
-        rt.limits.admission.started(job_id)
+    lag_s = rt.limits.admission.started(job_id) if account is not None else None
     job = rt.store.get(job_id)
     if job is None:
         _log.warning("submit: no job %s", job_id)
@@ -112,6 +111,13 @@ def submit(rt: Runtime, job_id: str, account: str | None = None) -> None:
         # A repeated message of an admission that was handed back (a 429), or whose lease
         # ran out: the job holds no slot on that account, so it waits for a new admission.
         park(rt, job)
+        return
+    if lag_s is not None and lag_s > rt.settings.limiter.max_post_lag_s:
+        # Its token is too old to spend: posting now could bunch with younger submits and
+        # exceed the upstream's rate. It waits for a new admission, first in line.
+        _log.info("job %s: admitted %.1f s ago; admitting it again", job_id, lag_s)
+        release(rt, job, account)
+        park(rt, job, first=True)
         return
     rt.intents.open(account, model, job_id)  # before the intent: a failure here costs nothing
     if not rt.store.begin_submit(job_id, account):
