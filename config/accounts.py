@@ -81,8 +81,10 @@ class LimiterSettings(BaseModel):
         submit_rps: The default account's submits per second per model (0: discover).
         max_in_flight: The default account's tasks in flight per model (0: discover).
         query_rps: The default account's task-status queries per second.
-        submit_burst: Submits one account and model may send back to back.
-        query_burst: Queries one account may send back to back.
+        submit_burst: Submits one account and model may send back to back; 0: one second's
+            worth of the allowed rate (at least 1), as DashScope's per-second limits allow.
+            The rate a stall (every slot leased a moment) leaves unspent is caught up to it.
+        query_burst: Queries one account may send back to back; 0: one second's worth.
         throttle_pause_s: How long a 429 without ``Retry-After`` pauses its account and
             model for the whole fleet.
         unavailable_pause_s: How long a submit that failed without reaching the upstream
@@ -115,8 +117,8 @@ class LimiterSettings(BaseModel):
     submit_rps: float = Field(default=2.0, ge=0)
     max_in_flight: int = Field(default=5, ge=0)
     query_rps: float = Field(default=20.0, gt=0)
-    submit_burst: float = Field(default=1.0, ge=1)
-    query_burst: float = Field(default=2.0, ge=1)
+    submit_burst: float = Field(default=0.0, ge=0)
+    query_burst: float = Field(default=0.0, ge=0)
     throttle_pause_s: float = Field(default=1.0, ge=0)
     unavailable_pause_s: float = Field(default=0.1, ge=0)
     unavailable_pause_max_s: float = Field(default=30.0, ge=0)

@@ -156,7 +156,7 @@ class PipelineSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    first_poll_delay_s: float = Field(default=5.0, ge=0)
+    first_poll_delay_s: float = Field(default=2.0, ge=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
     max_poll_interval_s: float = Field(default=15.0, gt=0)
     max_retries: int = Field(default=10, ge=0)

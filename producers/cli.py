@@ -44,11 +44,18 @@ def _build_parser() -> argparse.ArgumentParser:
     submit = commands_.add_parser(
         "submit",
         help="enqueue the jobs of a JSON Lines manifest",
-        description="One job a line: the fields of an edit request plus an optional custom_id. "
+        description="One job a line: the fields of an edit request plus an optional custom_id, "
+        "tenant and priority. "
         "A line that breaks a rule is reported with its number; the rest still go in.",
     )
     submit.add_argument("manifest", help="the manifest (.jsonl), or - for stdin")
     submit.add_argument("--batch", help="batch name (default: default)")
+    submit.add_argument("--tenant", help="tenant of the lines that name none (default: default)")
+    submit.add_argument(
+        "--priority",
+        choices=("interactive", "bulk"),
+        help="lane of the lines that name none (default: bulk)",
+    )
     submit.add_argument("--wait", action="store_true", help="wait until every job has ended")
     submit.add_argument(
         "--timeout",
@@ -131,9 +138,8 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None)
 def _run(args: argparse.Namespace, queue: WanQueue, console: Console, settings: Settings) -> int:
     match args.command:
         case "submit":
-            return commands.submit(
-                queue, console, args.manifest, args.batch, args.wait, args.timeout
-            )
+            options = commands.SubmitOptions(args.batch, args.tenant, args.priority)
+            return commands.submit(queue, console, args.manifest, options, args.wait, args.timeout)
         case "status":
             return commands.status(queue, console, args.batch)
         case "results":

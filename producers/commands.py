@@ -41,17 +41,31 @@ class Console:
     err: TextIO
 
 
+@dataclass(frozen=True)
+class SubmitOptions:
+    """``wanq submit``'s batch, and the tenant and priority of lines that name none."""
+
+    batch: str | None = None
+    tenant: str | None = None
+    priority: str | None = None
+
+
 def submit(
     queue: WanQueue,
     console: Console,
     manifest: str,
-    batch: str | None,
+    options: SubmitOptions,
     wait: bool,
     timeout_s: float,
 ) -> int:
     """``wanq submit MANIFEST``: every valid line goes in; the others are reported."""
     with _open_lines(manifest) as lines:
-        report = queue.submit_manifest(read_manifest(lines), batch=batch)
+        report = queue.submit_manifest(
+            read_manifest(lines),
+            batch=options.batch,
+            tenant=options.tenant,
+            priority=options.priority,
+        )
     for problem in report.refused:
         print(problem, file=console.err)
     _print_report(report, console)

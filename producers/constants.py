@@ -23,6 +23,9 @@ S3_MAX_ATTEMPTS: Final = 3
 
 CHUNK: Final = 1000
 """Jobs validated, recorded and sent together by ``submit_many``."""
+FIRST_CHUNK: Final = 50
+"""``submit_many`` sends its first jobs after this many (then doubles up to ``CHUNK``), so
+workers start while the rest are still being validated."""
 SEND_BATCH: Final = 500
 """Messages buffered in one Redis pipeline by the sender before it is flushed."""
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
-from producers.constants import CHUNK
+from producers.constants import CHUNK, FIRST_CHUNK
 from producers.errors import BrokerUnavailable
 from producers.manifest import (
     CUSTOM_ID_FIELD,
@@ -85,7 +85,9 @@ class Submitter:
         report = SubmitReport(batch)
         broker_down = False
         iterator = iter(entries)
-        while chunk := list(islice(iterator, CHUNK)):
+        size = FIRST_CHUNK  # the first jobs go out at once; later chunks pipeline more
+        while chunk := list(islice(iterator, size)):
+            size = min(CHUNK, size * 2)
             records: list[JobRecord] = []
             for line, job, problem in chunk:
                 try:

@@ -427,3 +427,21 @@ def test_image_mime() -> None:
     assert image_mime(b"BM....", "s") == "image/bmp"
     with pytest.raises(InputInvalid):
         image_mime(b"GIF89a", "s3://b/k")
+
+
+def test_a_submit_admitted_too_long_ago_is_admitted_again_not_posted(rt: Runtime) -> None:
+    """Its token is too old to spend: posting it now could bunch with younger submits."""
+    job = new_job(rt)
+    account = admitted(rt, job.job_id)
+    key = f"{rt.settings.key_prefix}admitted"
+    lag_ms = round(rt.settings.limiter.max_post_lag_s * 1000) + 5_000
+    rt.store._redis.zadd(key, {job.job_id: redis_now_ms(rt) - lag_ms})
+    submit(rt, job.job_id, account)
+    assert rt.upstreams["default"].count("submit") == 0
+    assert in_flight(rt) == 0 and rt.limits.admission.waiting() == {MODEL: 1}
+    again = rt.limits.admission.admit(MODEL)
+    assert isinstance(again, Admitted) and again.job_id == job.job_id
+    rt.upstreams["default"].submits.append(ok())
+    submit(rt, job.job_id, again.account)  # a fresh admission posts
+    stored = rt.store.get(job.job_id)
+    assert stored is not None and stored.state is JobState.PENDING

@@ -81,6 +81,32 @@ def test_submit_reports_refused_lines_and_enqueues_the_rest(
     assert "QUEUED 3" in capsys.readouterr().out
 
 
+def test_submit_sets_the_tenant_and_lane_of_lines_that_name_none(
+    settings: Settings, queue: WanQueue, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = {
+        "model": "wan2.7-image",
+        "prompt": "white background",
+        "images": ["https://cdn.example.com/own.jpg"],
+        "tenant": "own-shop",
+        "priority": "bulk",
+    }
+    manifest = write_manifest(tmp_path / "m.jsonl", 2, json.dumps(own), '{"priority": "urgent"}')
+    argv = ["submit", str(manifest), "--batch", "t", "--tenant", "studio"]
+    code = main([*argv, "--priority", "interactive"], settings=settings)
+    assert code == EXIT_REFUSED
+    assert (
+        "line 4: priority: must be 'interactive' or 'bulk' (got 'urgent')"
+        in capsys.readouterr().err
+    )
+    records = list(queue.records("t"))
+    assert sorted((r.tenant, r.priority.value) for r in records) == [
+        ("own-shop", "bulk"),
+        ("studio", "interactive"),
+        ("studio", "interactive"),
+    ]
+
+
 def test_submit_wait_follows_the_jobs_to_their_end(
     settings: Settings, queue: WanQueue, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -89,7 +89,8 @@ _ADMIT: Final = script(
     EFFECTIVE,
     """-- Admit the next waiting job of a model to an account with capacity.
 -- ARGV[1] prefix, ARGV[2] model, ARGV[3] now (ms; empty: the Redis clock),
--- ARGV[4] JSON {accounts=[{name, rate, conc, burst}], lease_ttl_ms, busy_ms, lanes=[...],
+-- ARGV[4] JSON {accounts=[{name, rate, conc, burst (0: one second of the rate)}],
+--   lease_ttl_ms, busy_ms, lanes=[...], terminal={state=true}, skip_max,
 --   and the parameters of `effective`}
 -- Returns {1, job id, account, lane, tenant}; {0} when nothing waits;
 -- {-1, wait ms} when no account has capacity now.
@@ -118,15 +119,17 @@ for _, acct in ipairs(cfg.accounts) do
     if redis.call('ZCARD', leases) >= conc then
       wait = cfg.busy_ms
     else
+      local burst = acct.burst
+      if burst <= 0 then burst = math.max(1, rate) end
       local b = redis.call('HMGET', bucket, 'tokens', 'at_ms')
-      local tokens = tonumber(b[1]) or acct.burst
+      local tokens = tonumber(b[1]) or burst
       local at = tonumber(b[2]) or now
-      tokens = math.min(acct.burst, tokens + math.max(0, now - at) * rate / 1000)
+      tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
       if tokens < 1 then
         wait = math.max(1, math.ceil((1 - tokens) * 1000 / rate))
       else
         chosen = {acct = acct, leases = leases, bucket = bucket, state = state,
-                  tokens = tokens, rate = rate, st = st}
+                  tokens = tokens, rate = rate, st = st, burst = burst}
         break
       end
     end
@@ -162,7 +165,7 @@ end
 if not job then return {-1, 0} end
 local acct = chosen.acct
 redis.call('HSET', chosen.bucket, 'tokens', tostring(chosen.tokens - 1), 'at_ms', now)
-redis.call('PEXPIRE', chosen.bucket, math.ceil(acct.burst * 1000 / chosen.rate) + 60000)
+redis.call('PEXPIRE', chosen.bucket, math.ceil(chosen.burst * 1000 / chosen.rate) + 60000)
 redis.call('ZADD', chosen.leases, now + cfg.lease_ttl_ms, job)
 redis.call('PEXPIRE', chosen.leases, cfg.lease_ttl_ms)
 if acct.rate <= 0 and not tonumber(chosen.st[2]) then

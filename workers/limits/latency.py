@@ -29,6 +29,9 @@ from workers.redis_errors import translated
 REFRESH_S: Final = 5.0
 """How long a process keeps a model's quantiles before reading the window again."""
 
+COLD_REFRESH_S: Final = 0.5
+"""How long a process keeps the answer "too few samples" (the first samples come quickly)."""
+
 MIN_GAP_S: Final = 0.2
 """Shortest delay between two polls of one task."""
 
@@ -80,7 +83,7 @@ class LatencyModel:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(model)
-        if cached is not None and now - cached[0] < REFRESH_S:
+        if cached is not None and now - cached[0] < (REFRESH_S if cached[1] else COLD_REFRESH_S):
             return cached[1]
         with translated("read latencies"):
             raw = self._redis.lrange(f"{self._prefix}latency:{model}", 0, -1)

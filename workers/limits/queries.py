@@ -55,7 +55,7 @@ class QueryBudget:
         redis: A redis-py client.
         prefix: Key prefix.
         accounts: The upstream accounts (their ``query_rps``).
-        burst: Queries one account may send back to back.
+        burst: Queries one account may send back to back (0: one second's worth).
     """
 
     def __init__(
@@ -64,7 +64,7 @@ class QueryBudget:
         self._redis = redis
         self._prefix = prefix
         self._interval_ms = {a.name: 1000.0 / a.query_rps for a in accounts}
-        self._burst = burst
+        self._burst = {a.name: burst or max(1.0, a.query_rps) for a in accounts}
         self._reserve = redis.register_script(_RESERVE)
 
     def reserve(self, account: str, now_ms: int | None = None) -> float:
@@ -77,7 +77,7 @@ class QueryBudget:
 
     def _call(self, account: str, pause_ms: int, now_ms: int | None) -> int:
         interval_ms = self._interval_ms.get(account, 50.0)
-        tolerance_ms = (self._burst - 1) * interval_ms
+        tolerance_ms = (self._burst.get(account, 1.0) - 1) * interval_ms
         with translated("query budget"):
             return int(
                 self._reserve(
