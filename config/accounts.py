@@ -81,9 +81,11 @@ class LimiterSettings(BaseModel):
         submit_rps: The default account's submits per second per model (0: discover).
         max_in_flight: The default account's tasks in flight per model (0: discover).
         query_rps: The default account's task-status queries per second.
-        submit_burst: Submits one account and model may send back to back; 0: one second's
-            worth of the allowed rate (at least 1), as DashScope's per-second limits allow.
-            The rate a stall (every slot leased a moment) leaves unspent is caught up to it.
+        submit_burst: Submits one account and model may send back to back; 0: half a
+            second's worth of the allowed rate (at least 1). The rate a stall (every slot
+            leased a moment) leaves unspent is caught up to it; kept under the upstream's own
+            burst (DashScope's per-second limits) by a margin for the jitter between taking
+            a token and the request's arrival.
         query_burst: Queries one account may send back to back; 0: one second's worth.
         throttle_pause_s: How long a 429 without ``Retry-After`` pauses its account and
             model for the whole fleet.
@@ -123,7 +125,7 @@ class LimiterSettings(BaseModel):
     unavailable_pause_s: float = Field(default=0.1, ge=0)
     unavailable_pause_max_s: float = Field(default=30.0, ge=0)
     rate_cut: float = Field(default=0.7, gt=0, lt=1)
-    rate_recovery_per_s: float = Field(default=0.02, gt=0)
+    rate_recovery_per_s: float = Field(default=0.05, gt=0)
     in_flight_probe_s: float = Field(default=10.0, gt=0)
     discovery_start_rps: float = Field(default=1.0, gt=0)
     discovery_doubling_s: float = Field(default=2.0, gt=0)

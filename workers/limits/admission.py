@@ -89,7 +89,7 @@ _ADMIT: Final = script(
     EFFECTIVE,
     """-- Admit the next waiting job of a model to an account with capacity.
 -- ARGV[1] prefix, ARGV[2] model, ARGV[3] now (ms; empty: the Redis clock),
--- ARGV[4] JSON {accounts=[{name, rate, conc, burst (0: one second of the rate)}],
+-- ARGV[4] JSON {accounts=[{name, rate, conc, burst (0: burst_s of the rate)}], burst_s,
 --   lease_ttl_ms, busy_ms, lanes=[...], terminal={state=true}, skip_max,
 --   and the parameters of `effective`}
 -- Returns {1, job id, account, lane, tenant}; {0} when nothing waits;
@@ -120,7 +120,7 @@ for _, acct in ipairs(cfg.accounts) do
       wait = cfg.busy_ms
     else
       local burst = acct.burst
-      if burst <= 0 then burst = math.max(1, rate) end
+      if burst <= 0 then burst = math.max(1, rate * cfg.burst_s) end
       local b = redis.call('HMGET', bucket, 'tokens', 'at_ms')
       local tokens = tonumber(b[1]) or burst
       local at = tonumber(b[2]) or now
@@ -195,6 +195,9 @@ return math.max(0, now_ms('') - tonumber(at))
 
 LANES: Final = (Lane.INTERACTIVE.value, Lane.BULK.value)
 
+DEFAULT_BURST_S: Final = 0.5
+"""With ``submit_burst`` 0, the bucket holds this many seconds of the allowed rate."""
+
 SKIP_MAX: Final = 100
 """Most ended jobs one admission drops from the waiting room before it gives up for now."""
 
@@ -245,6 +248,7 @@ class Admission:
             "lanes": list(LANES),
             "terminal": {state.value: True for state in TERMINAL_STATES},
             "skip_max": SKIP_MAX,
+            "burst_s": DEFAULT_BURST_S,
         }
 
     def serves(self, model: str) -> bool:
