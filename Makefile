@@ -2,6 +2,7 @@
 #   make demo   the main job on embedded defaults (installs what it needs)
 #   make test   lint, types and the whole test suite (installs what it needs)
 #   make bench  the benchmarks under bench/, figures printed and written to bench/results/
+#               (make bench ARGS=quota-bound: one scenario)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -39,8 +40,12 @@ test: lint types
 	echo "$(BIN)/pytest -q"; \
 	WANQ_REDIS_URL="$$url" $(BIN)/pytest -q
 
+# The limiter's scenarios (quota-bound, unknown-limits, two-accounts, ceiling, backlog; about
+# 25 minutes on 2 cores), then the emulator's query rate. Each writes bench/results/<name>.json
+# (and a .png plot). One scenario: make bench ARGS=quota-bound
 bench: $(STAMP)
-	$(BIN)/python -m bench.emulator_queries
+	$(BIN)/python -m bench.scenarios $(ARGS)
+	@test -n "$(ARGS)" || $(BIN)/python -m bench.emulator_queries
 
 clean:
 	-test -x $(BIN)/python && $(BIN)/python -m devstack.redis --stop

@@ -86,7 +86,7 @@ class LimiterSettings(BaseModel):
             leased a moment) leaves unspent is caught up to it; kept under the upstream's own
             burst (DashScope's per-second limits) by a margin for the jitter between taking
             a token and the request's arrival.
-        query_burst: Queries one account may send back to back; 0: one second's worth.
+        query_burst: Queries one account may send back to back; 0: half a second's worth.
         throttle_pause_s: How long a 429 without ``Retry-After`` pauses its account and
             model for the whole fleet.
         unavailable_pause_s: How long a submit that failed without reaching the upstream

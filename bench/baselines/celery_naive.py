@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Final
 
-import psutil  # type: ignore[import-untyped]  # no stubs installed
+import psutil
 import redis
 from celery import Celery
 

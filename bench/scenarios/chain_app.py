@@ -26,10 +26,12 @@ app.conf.update(celery_config(settings, {TASK: QUEUE}))
 _redis = redis_client(settings)
 
 
-@app.task(name=TASK)  # type: ignore[misc]  # celery ships no types
-def hop(job: str, remaining: int) -> None:
+def _hop(job: str, remaining: int) -> None:
     """One hop: send the next, or count the job done."""
     if remaining > 1:
         app.send_task(TASK, args=[job, remaining - 1])
     else:
         _redis.incr(f"{settings.key_prefix}{DONE_KEY}")
+
+
+hop = app.task(name=TASK)(_hop)  # registered without a decorator: Celery's are untyped

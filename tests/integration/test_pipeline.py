@@ -174,6 +174,14 @@ def test_two_hundred_jobs_end_in_s3_each_submitted_once(start_stack: Callable[..
     assert states["SUCCEEDED"] >= 150, states
     assert submits_accepted(stack.emulator.stats()) == sum(1 for r in records if r.task_id)
     assert stack.store.stat(ORPHAN_SUSPECTS) == 0
+    # Two worker processes, one limit: the upstream never had to say 429.
+    account = stack.emulator.stats()["accounts"]["default"]
+    assert account["throttled"] == {}, account["throttled"]
+    assert all(not model["throttled"] for model in account["models"].values()), account
+    billed = sum(
+        r.usage.image_count or 0 for r in records if r.usage and r.state.value == "SUCCEEDED"
+    )
+    assert stack.store.stat("billed:default") >= billed > 0
     for record in records:
         if record.state is JobState.FAILED:  # the emulator's failure codes, nothing else
             assert record.error_code in ("InternalError.Algo", "DataInspectionFailed"), record

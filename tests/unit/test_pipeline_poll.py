@@ -172,7 +172,7 @@ def redis_now_ms(client: redis.Redis) -> int:
 def test_a_poll_whose_query_is_reserved_later_sends_itself_reserved(rt: Runtime) -> None:
     job, token = pending_job(rt)
     limiter = rt.settings.limiter
-    burst = limiter.query_burst or max(1.0, limiter.query_rps)  # 0: one second's worth
+    burst = limiter.query_burst or max(1.0, limiter.query_rps / 2)  # 0: half a second's
     for _ in range(int(burst) + 1):  # spend the account's burst
         rt.limits.queries.reserve("default")
     poll(rt, job.job_id, token)

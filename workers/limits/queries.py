@@ -20,6 +20,7 @@ from typing import Final
 from redis import Redis
 
 from config.accounts import AccountSettings
+from workers.limits.admission import DEFAULT_BURST_S
 from workers.limits.lua import NOW, script
 from workers.redis_errors import translated
 
@@ -55,7 +56,8 @@ class QueryBudget:
         redis: A redis-py client.
         prefix: Key prefix.
         accounts: The upstream accounts (their ``query_rps``).
-        burst: Queries one account may send back to back (0: one second's worth).
+        burst: Queries one account may send back to back (0: half a second's worth, a
+            margin under the upstream's own burst for the jitter of arrival).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class QueryBudget:
         self._redis = redis
         self._prefix = prefix
         self._interval_ms = {a.name: 1000.0 / a.query_rps for a in accounts}
-        self._burst = {a.name: burst or max(1.0, a.query_rps) for a in accounts}
+        self._burst = {a.name: burst or max(1.0, a.query_rps * DEFAULT_BURST_S) for a in accounts}
         self._reserve = redis.register_script(_RESERVE)
 
     def reserve(self, account: str, now_ms: int | None = None) -> float:
