@@ -63,7 +63,8 @@ class ResultSigner:
 
 
 class ResultImages:
-    """Renders result PNGs once and keeps them in a size-bounded LRU cache.
+    """Renders result PNGs once per distinct rendering (input, size, seed, index, prompt) and
+    keeps them in a size-bounded LRU cache.
 
     Also keeps, in a second one, the input images results are rendered from: the first input
     of each task, under its `Task.source_key`.
@@ -82,7 +83,9 @@ class ResultImages:
     async def png(self, task: Task, index: int) -> bytes:
         """The PNG of image `index` of `task` (rendered from its first input, when kept)."""
         source = None if task.source_key is None else self._sources.get(task.source_key)
-        key = f"{task.task_id}/{index}"
+        # Rendering is deterministic in these arguments: identical requests share one render.
+        prompt_digest = hashlib.sha1(task.prompt.encode()).hexdigest()
+        key = f"{task.source_key}|{task.width}x{task.height}|{task.seed}|{index}|{prompt_digest}"
         cached = self._cache.get(key)
         if cached is not None:
             return cached

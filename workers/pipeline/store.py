@@ -57,7 +57,8 @@ def store(rt: Runtime, job_id: str) -> None:
         else:
             keys.append(key)
             sums.append(sha256_hex)
-        rt.store.update(job_id, object_keys=keys, checksums=sums)
+        if index < len(job.result_urls) - 1:  # progress of a many-image job (the last: below)
+            rt.store.update(job_id, object_keys=keys, checksums=sums)
     rt.store.transition(
         job_id,
         JobState.SUCCEEDED,
@@ -69,11 +70,12 @@ def store(rt: Runtime, job_id: str) -> None:
 
 
 def _copy(rt: Runtime, job: JobRecord, index: int, url: str, key: str) -> str:
-    """Download one result and upload it unless the same bytes are stored; its sha256."""
+    """Download one result and upload it; its sha256."""
+    # Uploaded without asking first: a store delivered again after a crash between the
+    # upload and the record overwrites the same key with the same bytes, which is harmless
+    # and cheaper than a HEAD before every upload.
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as buffer:
         size, sha256_hex = rt.fetcher.fetch(index, url, buffer)
-        if rt.objects.stored_sha256(key) == sha256_hex:
-            return sha256_hex
         buffer.seek(0)
         metadata = {
             "job-id": job.job_id,
