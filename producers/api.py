@@ -31,12 +31,14 @@ from producers.constants import CHUNK, CUSTOM_KEY, REDRIVE_MIN_AGE_S
 from producers.manifest import ManifestEntry, check_name, check_options
 from producers.outbox import Outbox
 from producers.outcomes import CancelResult, SubmitReport, result_line
+from producers.parking import MessageParker, Parker, RoomParker
 from producers.sender import CelerySender, TaskSender
 from producers.staging import InputStager, S3Stager
 from producers.submission import JobInput, Submitter
 from producers.waiting import ProgressCallback, wait_for
 from workers.contract import JobRecord, JobState, JobStore
 from workers.contract.records import DEFAULT_BATCH
+from workers.contract.waiting import WaitingRoom
 
 
 class WanQueue:
@@ -48,6 +50,8 @@ class WanQueue:
         sender: Sends task messages by name (:class:`~producers.sender.CelerySender`).
         staging: Stages inputs (:class:`~producers.staging.S3Stager`).
         key_prefix: ``Settings.key_prefix`` (the store's prefix).
+        parker: How new jobs reach the workers (default: a ``wanq.submit`` message each,
+            through ``sender``; :meth:`from_settings` parks them in the waiting room).
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class WanQueue:
         staging: InputStager,
         *,
         key_prefix: str,
+        parker: Parker | None = None,
     ) -> None:
         self._redis = redis
         self._store = store
@@ -65,7 +70,8 @@ class WanQueue:
         self._staging = staging
         self._prefix = key_prefix
         self._outbox = Outbox(redis, key_prefix)
-        self._submitter = Submitter(store, sender, staging, self._outbox)
+        parker = parker or MessageParker(sender)
+        self._submitter = Submitter(store, parker, staging, self._outbox)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WanQueue:
@@ -78,6 +84,7 @@ class WanQueue:
             CelerySender.from_settings(settings),
             S3Stager.from_settings(settings),
             key_prefix=settings.key_prefix,
+            parker=RoomParker(WaitingRoom(client, settings.key_prefix), settings.limiter),
         )
 
     @property

@@ -26,10 +26,9 @@ from producers.manifest import (
 )
 from producers.outbox import Outbox
 from producers.outcomes import SubmitReport
-from producers.sender import TaskSender
+from producers.parking import Parker
 from producers.staging import InputStager
 from workers.contract import EditRequest, JobRecord, JobState, JobStore, validate_request
-from workers.contract.names import TASK_SUBMIT
 from workers.contract.records import DEFAULT_TENANT, Priority
 from workers.contract.validation import check_request_images
 from workers.errors import InputInvalid
@@ -46,16 +45,16 @@ class Submitter:
 
     Args:
         store: The job store.
-        sender: Sends task messages by name.
+        parker: Hands new jobs to the workers.
         staging: Stages inputs.
         outbox: Jobs recorded whose message is not known to be sent.
     """
 
     def __init__(
-        self, store: JobStore, sender: TaskSender, staging: InputStager, outbox: Outbox
+        self, store: JobStore, parker: Parker, staging: InputStager, outbox: Outbox
     ) -> None:
         self._store = store
-        self._sender = sender
+        self._parker = parker
         self._staging = staging
         self._outbox = outbox
 
@@ -70,7 +69,7 @@ class Submitter:
             self._outbox.discard([record.job_id])
             if not self._unsent_queued([stored.job_id]):
                 return stored
-        self._send([stored.job_id])
+        self._send([stored])
         # As stored: with the creation's timestamps (or a worker's progress already).
         return self._store.get(stored.job_id) or stored
 
@@ -102,7 +101,7 @@ class Submitter:
                 continue
             to_send = self._record(records, report)
             if broker_down:
-                report.unsent += to_send
+                report.unsent += [r.job_id for r in to_send]
                 continue
             try:
                 self._send(to_send)
@@ -116,12 +115,8 @@ class Submitter:
         sent = 0
         while ids := self._outbox.older_than(min_age_s, limit=CHUNK):
             records = self._store.get_many(ids)
-            queued = [
-                job_id
-                for job_id, record in zip(ids, records, strict=True)
-                if record is not None and record.state is JobState.QUEUED
-            ]
-            self._outbox.discard(set(ids) - set(queued))
+            queued = [r for r in records if r is not None and r.state is JobState.QUEUED]
+            self._outbox.discard(set(ids) - {r.job_id for r in queued})
             self._send(queued)
             sent += len(queued)
         return sent
@@ -158,8 +153,8 @@ class Submitter:
             priority=options.priority or Priority.BULK,
         )
 
-    def _record(self, records: Sequence[JobRecord], report: SubmitReport) -> list[str]:
-        """Create the records; the ids whose submit message must be sent."""
+    def _record(self, records: Sequence[JobRecord], report: SubmitReport) -> list[JobRecord]:
+        """Create the records; those to hand to the workers."""
         self._outbox.add([record.job_id for record in records])
         results = self._store.create_many(records)
         self._outbox.discard(
@@ -172,25 +167,25 @@ class Submitter:
         report.job_ids += [job_id for job_id, _ in results]
         report.created += len(created_ids)
         report.existing += len(existing_ids)
-        return list(dict.fromkeys([*created_ids, *self._unsent_queued(existing_ids)]))
+        created = set(created_ids)
+        fresh = list({r.job_id: r for r in records if r.job_id in created}.values())
+        return [*fresh, *self._unsent_queued(existing_ids)]
 
-    def _unsent_queued(self, job_ids: Sequence[str]) -> list[str]:
-        """Those of these jobs still QUEUED and never sent (a failed send, a dead producer)."""
+    def _unsent_queued(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """Those of these jobs still QUEUED and never handed over (a failure, a dead
+        producer)."""
         unsent = self._outbox.unsent_among(job_ids)
         if not unsent:
             return []
         ids = [job_id for job_id in dict.fromkeys(job_ids) if job_id in unsent]
         records = self._store.get_many(ids)
-        return [
-            job_id
-            for job_id, record in zip(ids, records, strict=True)
-            if record is not None and record.state is JobState.QUEUED
-        ]
+        return [r for r in records if r is not None and r.state is JobState.QUEUED]
 
-    def _send(self, job_ids: Sequence[str]) -> None:
-        """Send submit messages; clear the outbox of those the broker took."""
+    def _send(self, records: Sequence[JobRecord]) -> None:
+        """Hand jobs to the workers; clear the outbox of those handed over."""
+        job_ids = [r.job_id for r in records]
         try:
-            self._sender.send(TASK_SUBMIT, job_ids)
+            self._parker.park(records)
         except BrokerUnavailable as exc:
             self._outbox.discard(set(job_ids) - set(exc.job_ids))
             raise

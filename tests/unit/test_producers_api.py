@@ -19,6 +19,7 @@ from PIL import Image
 from pydantic import SecretStr
 
 from adapters.redis import redis_client
+from adapters.redis import redis_client as redis_client_of
 from config import Settings, UpstreamSettings
 from devstack.procs import free_port
 from producers import BrokerUnavailable, CancelStatus, JobNotFound, WanQueue
@@ -86,6 +87,14 @@ def messages(client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(item) for item in reversed(raw)]
 
 
+def parked(client: redis.Redis, prefix: str, tenant: str = "default") -> list[str]:
+    """The jobs the producer parked in the workers' waiting room (bulk lane), in order."""
+    return [
+        item.decode() if isinstance(item, bytes) else item
+        for item in client.lrange(f"{prefix}wait:wan2.7-image:bulk:q:{tenant}", 0, -1)
+    ]
+
+
 def args_of(message: dict[str, Any]) -> list[Any]:
     body = json.loads(base64.b64decode(message["body"]))
     return list(body[0])
@@ -94,24 +103,42 @@ def args_of(message: dict[str, Any]) -> list[Any]:
 # --- submit ---------------------------------------------------------------------------
 
 
-def test_submit_records_the_job_and_sends_only_its_id(
+def test_submit_records_the_job_and_parks_only_its_id(
     queue: WanQueue, redis_client: redis.Redis, redis_prefix: str
 ) -> None:
     data_uri = _png_data_uri()
     record = queue.submit(job(images=[data_uri]), custom_id="sku-1", batch="spring")
     assert record.state is JobState.QUEUED and record.batch == "spring"
     assert queue.get(record.job_id) == record
+    assert parked(redis_client, redis_prefix) == [record.job_id]
+    assert messages(redis_client, redis_prefix) == []  # no broker message, no worker hop
+    payload = data_uri.partition(",")[2]
+    for key in redis_client.scan_iter(f"{redis_prefix}wait:*"):
+        dump = str(redis_client.dump(key))
+        assert payload[:40] not in dump and "data:image" not in dump and API_KEY not in dump
+    assert len(queue.outbox) == 0
+
+
+def test_a_producer_that_only_speaks_celery_sends_the_job_id(
+    broken_queue: WanQueue, settings: Settings, redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    """Without a waiting room parker, a job is handed over as a wanq.submit message."""
+    client = redis_client_of(settings)
+    with WanQueue(
+        client,
+        JobStore(client, settings.key_prefix),
+        CelerySender.from_settings(settings),
+        S3Stager.from_settings(settings),
+        key_prefix=settings.key_prefix,
+    ) as celery_only:
+        record = celery_only.submit(job(), custom_id="sku-m")
     [message] = messages(redis_client, redis_prefix)
     assert message["headers"]["task"] == TASK_SUBMIT
     assert message["properties"]["delivery_info"]["routing_key"] == QUEUE_SUBMIT
     assert args_of(message) == [record.job_id]
     body = json.loads(base64.b64decode(message["body"]))
     assert body[1] == {}
-    text = json.dumps(message)
-    payload = data_uri.partition(",")[2]
-    assert payload[:40] not in text and "data:image" not in text
-    assert API_KEY not in text
-    assert len(queue.outbox) == 0
+    assert API_KEY not in json.dumps(message)
 
 
 def test_submit_accepts_a_request_object(queue: WanQueue) -> None:
@@ -143,7 +170,7 @@ def test_a_custom_id_names_one_job(
     in_line = queue.submit(job(3, custom_id="sku-7"))
     assert first.job_id == again.job_id == in_line.job_id
     assert again.request.prompt == "white background 1"  # the first request wins
-    assert len(messages(redis_client, redis_prefix)) == 1
+    assert parked(redis_client, redis_prefix) == [first.job_id]
     assert queue.get_by_custom_id("sku-7") == first
     assert queue.get_by_custom_id("nobody") is None
 
@@ -157,14 +184,14 @@ def test_a_failed_send_loses_nothing_and_a_retry_sends_it(
     record = queue.get(job_id)
     assert record is not None and record.state is JobState.QUEUED
     assert queue.outbox.unsent_among([job_id]) == {job_id}
-    assert messages(redis_client, redis_prefix) == []
+    assert messages(redis_client, redis_prefix) == [] and parked(redis_client, redis_prefix) == []
 
     retried = queue.submit(job(), custom_id="sku-9")
     assert retried.job_id == job_id
-    assert [args_of(m) for m in messages(redis_client, redis_prefix)] == [[job_id]]
+    assert parked(redis_client, redis_prefix) == [job_id]
     assert len(queue.outbox) == 0
-    queue.submit(job(), custom_id="sku-9")  # sent now: nothing more
-    assert len(messages(redis_client, redis_prefix)) == 1
+    queue.submit(job(), custom_id="sku-9")  # handed over now: nothing more
+    assert parked(redis_client, redis_prefix) == [job_id]
 
 
 # --- submit_many ----------------------------------------------------------------------
@@ -182,13 +209,13 @@ def test_submit_many_records_and_sends_in_bulk_and_reports_by_line(
     assert [problem.line for problem in report.refused] == [5, 10]
     assert str(report.refused[0]).startswith("line 5: model: must be one of")
     assert report.refused[1].error.field == "size"
-    sent = [args_of(m)[0] for m in messages(redis_client, redis_prefix)]
+    sent = parked(redis_client, redis_prefix)
     assert sent == report.job_ids and len(set(sent)) == 1198
     assert queue.batch_progress("bulk") == {JobState.QUEUED: 1198}
 
     again = queue.submit_many(jobs, batch="bulk")
     assert again.created == 1 and again.existing == 1197  # the EditRequest has no custom id
-    assert len(messages(redis_client, redis_prefix)) == 1199
+    assert len(parked(redis_client, redis_prefix)) == 1199
 
 
 def test_a_custom_id_twice_in_one_submission_is_one_job(
@@ -197,7 +224,7 @@ def test_a_custom_id_twice_in_one_submission_is_one_job(
     report = queue.submit_many([job(1, custom_id="x"), job(2, custom_id="x")], batch="dup")
     assert report.created == 1 and report.existing == 1
     assert report.job_ids[0] == report.job_ids[1]
-    assert len(messages(redis_client, redis_prefix)) == 1
+    assert len(parked(redis_client, redis_prefix)) == 1
 
 
 def test_a_broker_failure_leaves_jobs_unsent_until_redrive(
@@ -210,8 +237,7 @@ def test_a_broker_failure_leaves_jobs_unsent_until_redrive(
     assert canceled.status is CancelStatus.CANCELED
     assert queue.redrive(min_age_s=3600) == 0  # too young: a producer may still send them
     assert queue.redrive(min_age_s=0) == 4
-    sent = [args_of(m)[0] for m in messages(redis_client, redis_prefix)]
-    assert sorted(sent) == sorted(report.job_ids[1:])
+    assert sorted(parked(redis_client, redis_prefix)) == sorted(report.job_ids[1:])
     assert len(queue.outbox) == 0
 
 

@@ -21,24 +21,43 @@ from workers.contract.records import (
 )
 from workers.contract.states import JobState
 
-CREATE_SCRIPT: Final = """-- Create a job record unless its custom id already names a live job.
--- KEYS[1] job hash, KEYS[2] batch zset, KEYS[3] batches zset, KEYS[4] custom key (optional)
--- ARGV[1] job id, ARGV[2] batch, ARGV[3] created_at (score), ARGV[4] key prefix,
--- ARGV[5..] hash field, value, field, value, ...
--- Returns {job id, 1} when created, {existing job id, 0} when the custom id is taken.
-if KEYS[4] then
-  local existing = redis.call('GET', KEYS[4])
-  if existing and redis.call('EXISTS', ARGV[4] .. 'job:' .. existing) == 1 then
-    return {existing, 0}
+CREATE_SCRIPT: Final = """-- Create job records, each unless its custom id already names a live job.
+-- ARGV[1] key prefix, ARGV[2] JSON list of {id, batch, at (created_at), custom (or absent),
+--   fields: {hash field: value}}. Keys, from the prefix (one Redis, not a cluster):
+--   job:{id} (hash), batch:{batch} (zset), batches (zset), custom:{custom id}.
+-- Returns id, created (1|0), id, created, ... in order (the existing job's id when the
+-- custom id or the job id is taken).
+local P = ARGV[1]
+local out = {}
+for _, r in ipairs(cjson.decode(ARGV[2])) do
+  local job_key = P .. 'job:' .. r.id
+  local id, created = r.id, 1
+  if r.custom then
+    local custom_key = P .. 'custom:' .. r.custom
+    local existing = redis.call('GET', custom_key)
+    if existing and redis.call('EXISTS', P .. 'job:' .. existing) == 1 then
+      id, created = existing, 0
+    else
+      redis.call('SET', custom_key, r.id)
+    end
   end
-  redis.call('SET', KEYS[4], ARGV[1])
+  if created == 1 and redis.call('EXISTS', job_key) == 1 then created = 0 end
+  if created == 1 then
+    local flat = {}
+    for field, value in pairs(r.fields) do
+      flat[#flat + 1] = field
+      flat[#flat + 1] = value
+    end
+    redis.call('HSET', job_key, unpack(flat))
+    local batch_key = P .. 'batch:' .. r.batch
+    redis.call('ZADD', batch_key, 'NX', r.at, r.id)
+    redis.call('PERSIST', batch_key)
+    redis.call('ZADD', P .. 'batches', 'GT', r.at, r.batch)
+  end
+  out[#out + 1] = id
+  out[#out + 1] = created
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {ARGV[1], 0} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])
-redis.call('PERSIST', KEYS[2])
-redis.call('ZADD', KEYS[3], 'GT', ARGV[3], ARGV[2])
-return {ARGV[1], 1}
+return out
 """
 
 CHANGE_SCRIPT: Final = """-- Change a job record: move its state forward (never backwards,
@@ -93,15 +112,26 @@ return 1
 """
 
 
-def create_args(record: JobRecord, prefix: str) -> list[str]:
-    """The ARGV of :data:`CREATE_SCRIPT` for a new record (stamped QUEUED at creation)."""
+def create_entry(record: JobRecord) -> dict[str, Any]:
+    """One record as :data:`CREATE_SCRIPT` takes it (stamped QUEUED at creation)."""
     fields = to_hash(record)
     fields.setdefault("updated_at", fields["created_at"])
     fields.setdefault(f"{TIMESTAMP_PREFIX}{JobState.QUEUED.value}", fields["created_at"])
-    argv = [record.job_id, record.batch, repr(record.created_at), prefix]
-    for name, value in fields.items():
-        argv += [name, value]
-    return argv
+    entry: dict[str, Any] = {
+        "id": record.job_id,
+        "batch": record.batch,
+        "at": repr(record.created_at),
+        "fields": fields,
+    }
+    if record.custom_id is not None:
+        entry["custom"] = record.custom_id
+    return entry
+
+
+def create_args(records: Sequence[JobRecord], prefix: str) -> list[str]:
+    """The ARGV of :data:`CREATE_SCRIPT` for new records."""
+    entries = [create_entry(record) for record in records]
+    return [prefix, json.dumps(entries, separators=(",", ":"), ensure_ascii=False)]
 
 
 def change_args(

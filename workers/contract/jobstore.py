@@ -29,6 +29,8 @@ __all__ = ["CHUNK", "DEFAULT_JOB_TTL_S", "ORPHAN_SUSPECTS", "TASK_OWNER_TTL_S", 
 DEFAULT_JOB_TTL_S: Final[int] = PipelineSettings.model_fields["job_ttl_s"].default
 """``PipelineSettings.job_ttl_s``'s default, for stores built without settings (tests, tools)."""
 CHUNK: Final = 1000
+CREATE_CHUNK: Final = 250
+"""Records created by one script call (a call holds Redis for its records only)."""
 """Most commands sent in one pipeline round trip."""
 
 
@@ -81,18 +83,6 @@ class JobStore:
 
     # --- creation -----------------------------------------------------------------------
 
-    def _create_call(self, record: JobRecord) -> tuple[list[str], list[str]]:
-        if record.state is not JobState.QUEUED:
-            raise ValueError(f"a new job must be QUEUED, not {record.state}")
-        keys = [
-            self.job_key(record.job_id),
-            self._batch_key(record.batch),
-            f"{self._prefix}batches",
-        ]
-        if record.custom_id is not None:
-            keys.append(self._custom_key(record.custom_id))
-        return keys, create_args(record, self._prefix)
-
     def create(self, record: JobRecord) -> tuple[JobRecord, bool]:
         """Store a new QUEUED record, unless its custom id already names a live job.
 
@@ -103,25 +93,27 @@ class JobStore:
         Raises:
             ValueError: The record is not QUEUED.
         """
-        keys, argv = self._create_call(record)
-        with translated("create"):
-            job_id, created = self._create(keys=keys, args=argv)
+        [(job_id, created)] = self._create_chunk([record])
         if created:
             return record, True
-        existing = self.get(text(job_id))
+        existing = self.get(job_id)
         return (existing or record), False
 
     def create_many(self, records: Iterable[JobRecord]) -> list[tuple[str, bool]]:
-        """Store many records, pipelined; each as :meth:`create` would.
+        """Store many records, :data:`CREATE_CHUNK` per script call; each as :meth:`create`
+        would.
 
         Returns:
             ``(job id, created)`` per record, in order (the existing id when not created).
+
+        Raises:
+            ValueError: A record is not QUEUED (nothing of its chunk was stored).
         """
         out: list[tuple[str, bool]] = []
         batch: list[JobRecord] = []
         for record in records:
             batch.append(record)
-            if len(batch) == CHUNK:
+            if len(batch) == CREATE_CHUNK:
                 out += self._create_chunk(batch)
                 batch = []
         if batch:
@@ -129,13 +121,13 @@ class JobStore:
         return out
 
     def _create_chunk(self, records: Sequence[JobRecord]) -> list[tuple[str, bool]]:
-        calls = [self._create_call(record) for record in records]
-        with translated("create_many"):
-            pipe = self._redis.pipeline(transaction=False)
-            for keys, argv in calls:
-                self._create(keys=keys, args=argv, client=pipe)
-            replies = pipe.execute()
-        return [(text(job_id), bool(created)) for job_id, created in replies]
+        for record in records:
+            if record.state is not JobState.QUEUED:
+                raise ValueError(f"a new job must be QUEUED, not {record.state}")
+        with translated("create"):
+            replies = self._create(args=create_args(records, self._prefix))
+        pairs = zip(replies[::2], replies[1::2], strict=True)
+        return [(text(job_id), bool(int(created))) for job_id, created in pairs]
 
     # --- reading ------------------------------------------------------------------------
 

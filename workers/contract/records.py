@@ -205,20 +205,26 @@ def encode_field(name: str, value: object) -> str | None:
     if value is None:
         return None
     plain = _adapter(name).dump_python(_adapter(name).validate_python(value), mode="json")
+    return _text(name, plain)
+
+
+def _text(name: str, plain: Any) -> str:
+    """A field's JSON-mode value as its hash field's text."""
     if name in _JSON_FIELDS:
         return json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
     return str(plain)
 
 
 def to_hash(record: JobRecord) -> dict[str, str]:
-    """The hash fields of a record (None values left out)."""
+    """The hash fields of a record (None values left out).
+
+    The record is valid already, so it is dumped once rather than each field checked again
+    (``encode_field`` gives the same text for one field).
+    """
     fields: dict[str, str] = {}
-    for name in JobRecord.model_fields:
-        if name == "timestamps":
-            continue
-        encoded = encode_field(name, getattr(record, name))
-        if encoded is not None:
-            fields[name] = encoded
+    for name, plain in record.model_dump(mode="json", exclude={"timestamps"}).items():
+        if plain is not None:
+            fields[name] = _text(name, plain)
     for state, at in record.timestamps.items():
         fields[f"{TIMESTAMP_PREFIX}{state.value}"] = repr(float(at))
     return fields

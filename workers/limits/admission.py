@@ -1,6 +1,8 @@
 """The waiting room: jobs wait in Redis, not in workers, and are admitted one at a time.
 
-A submit message parks its job; a dispatcher (:mod:`workers.limits.dispatcher`) admits jobs
+A job is parked by its producer (:mod:`workers.contract.waiting`: the Python API parks it
+directly) or by its first submit message (a producer that only sends Celery messages); a
+dispatcher (:mod:`workers.limits.dispatcher`) admits jobs
 and sends each admitted one a submit message naming its account. Admission is one atomic
 script that:
 
@@ -48,6 +50,7 @@ from redis import Redis
 
 from config.accounts import AccountSettings, LimiterSettings
 from workers.contract.states import TERMINAL_STATES
+from workers.contract.waiting import WaitingRoom
 from workers.limits.lua import EFFECTIVE, NOW, script
 from workers.limits.policy import encode, model_limits, params
 from workers.redis_errors import translated
@@ -59,30 +62,6 @@ class Lane(StrEnum):
     INTERACTIVE = "interactive"
     BULK = "bulk"
 
-
-_PARK: Final = script(
-    NOW,
-    """-- Park a job in its model's waiting room (once).
--- ARGV[1] prefix, ARGV[2] model, ARGV[3] lane, ARGV[4] tenant, ARGV[5] weight, ARGV[6] job id,
--- ARGV[7] '1' to put it first in its tenant's line (it was admitted and handed back)
--- Returns 1 when parked, 0 when it already waits or is admitted.
---END HEADER
-local P, model, lane, tenant, job = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
-if redis.call('SISMEMBER', P .. 'wait:parked', job) == 1 then return 0 end
-if redis.call('ZSCORE', P .. 'admitted', job) then return 0 end
-local lk = P .. 'wait:' .. model .. ':' .. lane
-local q = lk .. ':q:' .. tenant
-if ARGV[7] == '1' then redis.call('LPUSH', q, job) else redis.call('RPUSH', q, job) end
-redis.call('SADD', P .. 'wait:parked', job)
-redis.call('HSET', lk .. ':weights', tenant, ARGV[5])
-if not redis.call('ZSCORE', lk .. ':tenants', tenant) then
-  local vt = tonumber(redis.call('GET', lk .. ':vt')) or 0
-  redis.call('ZADD', lk .. ':tenants', vt, tenant)
-end
-redis.call('HINCRBY', P .. 'wait:counts', model, 1)
-return 1
-""",
-)
 
 _ADMIT: Final = script(
     NOW,
@@ -237,7 +216,7 @@ class Admission:
         self._prefix = prefix
         self._accounts = tuple(accounts)
         self._limiter = limiter
-        self._park = redis.register_script(_PARK)
+        self._room = WaitingRoom(redis, prefix)
         self._admit = redis.register_script(_ADMIT)
         self._started = redis.register_script(_STARTED)
         self._config: dict[str, str] = {}
@@ -271,11 +250,7 @@ class Admission:
             Whether it was parked (False: it already waits, or is admitted).
         """
         weight = self._limiter.weight(tenant)
-        with translated("park"):
-            parked = self._park(
-                args=[self._prefix, model, str(lane), tenant, repr(weight), job_id, int(first)]
-            )
-        return int(parked) == 1
+        return self._room.park(job_id, model, str(lane), tenant, weight, first=first)
 
     def admit(self, model: str, now_ms: int | None = None) -> Admitted | float | None:
         """Admit the next waiting job of ``model`` (``now_ms``: a clock for tests, shared by
