@@ -108,7 +108,10 @@ def test_the_pipeline_app_runs_in_the_stack_and_flower_shows_its_workers_and_que
 ) -> None:
     """The real ``workers.app``: split workers as in production, Flower over its HTTP API."""
     settings = Settings(redis_url=SecretStr(redis_url), key_prefix=redis_prefix)
-    specs = [WorkerSpec("submitter", ("submit",), 2), WorkerSpec("poller", ("poll", "store"), 2)]
+    specs = [
+        WorkerSpec("submitter", ("submit", "post"), 2),
+        WorkerSpec("poller", ("poll", "store"), 2),
+    ]
     with LocalStack(
         settings, run_dir=tmp_path, emulator=FAST_CONFIG, workers=specs, cwd=ROOT
     ) as stack:

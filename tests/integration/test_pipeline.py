@@ -52,7 +52,7 @@ from tests.integration.pipeline_harness import (
 )
 from workers.contract import TERMINAL_STATES, JobRecord, JobState, JobStore
 from workers.contract.jobstore import ORPHAN_SUSPECTS
-from workers.contract.names import TASK_POLL, TASK_QUEUES, TASK_STORE, TASK_SUBMIT
+from workers.contract.names import TASK_POLL, TASK_POST, TASK_QUEUES, TASK_STORE, TASK_SUBMIT
 
 pytestmark = pytest.mark.integration
 
@@ -316,10 +316,11 @@ def test_no_secret_reaches_flower(
     start_stack: Callable[..., Stack], redis_url: str, tmp_path: Path
 ) -> None:
     """Flower, started for real behind basic auth, watches a small run in which every first
-    submit is refused (503) and retried, so that exceptions are on its pages too. None of its
+    result download is refused (503) and the store retried, so that exceptions are on its
+    pages too. None of its
     pages or API answers holds the API key, the S3 secret or Redis's password, and it does
     list the run: submits and stores of a job id, polls of a job id and token."""
-    stack = start_stack(faults={"submit": {"error_503_rate": 1.0}})
+    stack = start_stack(faults={"results": {"error_503_rate": 1.0}})
     secrets = [stack.api_key, stack.s3_secret]
     redis_password = urlsplit(redis_url).password
     if redis_password:
@@ -333,8 +334,8 @@ def test_no_secret_reaches_flower(
         names = [worker.spec.name for worker in stack.workers.workers]
         wait_for(lambda: _alive_in_events(http, names), what="the workers' heartbeats in Flower")
         ids = stack.run(8, "bflower")
-        wait_for(lambda: _retried(http), what="a retried submit in Flower")
-        stack.emulator.patch_config({"faults": {"submit": {"error_503_rate": 0.0}}})
+        wait_for(lambda: _retried(http), what="a retried store in Flower")
+        stack.emulator.patch_config({"faults": {"results": {"error_503_rate": 0.0}}})
         wait_terminal(stack.store, ids, timeout_s=30)
         tasks = _settled_tasks(http, ids, timeout_s=15)
         _check_task_args(tasks, ids)
@@ -404,9 +405,9 @@ def _check_task_args(tasks: dict[str, dict[str, Any]], ids: Sequence[str]) -> No
         assert args and args[0] in ids, task
         if task["name"] == TASK_POLL:
             assert len(args) in (2, 3) and POLL_TOKEN.fullmatch(args[1]), task
-            assert args[2:] in ((), ("reserved",)), task
-        elif task["name"] == TASK_SUBMIT:
-            assert args[1:] in ((), ("default",)), (task_id, task)
+            assert tuple(args[2:]) in ((), ("reserved",)), task
+        elif task["name"] in (TASK_SUBMIT, TASK_POST):
+            assert tuple(args[1:]) in ((), ("default",)), (task_id, task)
         else:
             assert task["name"] == TASK_STORE, task
             assert len(args) == 1, (task_id, task)
