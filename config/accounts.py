@@ -103,6 +103,8 @@ class LimiterSettings(BaseModel):
         discovery_max_in_flight: Tasks in flight allowed while that limit is unknown.
         tenant_weights: Share of the slots each tenant gets when several wait (default 1).
         dispatch_interval_s: Longest time a dispatcher sleeps between admission rounds.
+        admitted_max: Most admitted jobs whose submit has not begun, fleet-wide: admission
+            waits beyond it, so that workers post each job promptly after its admission.
         max_post_lag_s: An admitted job whose submit starts later than this after its
             admission (a busy worker) is admitted again instead: its submit token is too old
             to spend without bunching submits at the upstream.
@@ -132,6 +134,7 @@ class LimiterSettings(BaseModel):
     discovery_max_in_flight: int = Field(default=1000, ge=1)
     tenant_weights: dict[str, float] = Field(default_factory=dict)
     dispatch_interval_s: float = Field(default=0.25, gt=0)
+    admitted_max: int = Field(default=64, ge=1)
     max_post_lag_s: float = Field(default=1.0, gt=0)
     admitted_timeout_s: float = Field(default=120.0, gt=0)
     reap_interval_s: float = Field(default=30.0, gt=0)

@@ -212,7 +212,8 @@ def test_a_non_python_service_enqueues_with_plain_redis_commands(
         mapping={
             "job_id": job_id,
             "batch": "foreign",
-            "account": "default",
+            "tenant": "foreign-shop",
+            "priority": "bulk",
             "request": json.dumps(request),
             "state": "QUEUED",
             "created_at": now,
@@ -258,6 +259,7 @@ def test_a_non_python_service_enqueues_with_plain_redis_commands(
 
     [record] = wait_terminal(JobStore(redis_client, prefix), [job_id], timeout_s=WAIT_S)
     assert record.state in (JobState.SUCCEEDED, JobState.FAILED), record
+    assert record.tenant == "foreign-shop" and record.account == "default"  # admitted there
     if record.state is JobState.SUCCEEDED:
         assert record.object_keys and record.checksums
     run = wanq(stack, "results", "foreign")

@@ -32,8 +32,9 @@ def account(
 
 
 def limiter(**fields: Any) -> LimiterSettings:
-    """Limiter settings with a burst large enough not to matter unless a test sets it."""
-    return LimiterSettings(**{"submit_burst": 10_000.0, **fields})
+    """Limiter settings with a burst and an admitted-ahead bound large enough not to matter
+    unless a test sets them."""
+    return LimiterSettings(**{"submit_burst": 10_000.0, "admitted_max": 1_000_000, **fields})
 
 
 def admission(

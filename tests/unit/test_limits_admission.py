@@ -319,3 +319,16 @@ def _count_within(times: list[int], i: int, window_ms: int) -> int:
     while j < len(times) and times[j] <= times[i] + window_ms:
         j += 1
     return j - i
+
+
+def test_admitted_jobs_not_yet_started_are_bounded(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    """Admission waits while admitted_max jobs are admitted and their submits not begun, so
+    a backlog of admitted submits (and their tokens) never piles up in the post queue."""
+    gate = admission(redis_client, redis_prefix, settings=limiter(admitted_max=3))
+    park_all(gate, [f"{i:032x}" for i in range(5)])
+    first = admit_all(gate, 3, redis_now_ms(redis_client))
+    assert isinstance(gate.admit(MODEL), float)  # bounded: wait
+    gate.started(first[0].job_id)
+    assert isinstance(gate.admit(MODEL), Admitted)

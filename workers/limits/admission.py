@@ -69,6 +69,7 @@ _ADMIT: Final = script(
     """-- Admit the next waiting job of a model to an account with capacity.
 -- ARGV[1] prefix, ARGV[2] model, ARGV[3] now (ms; empty: the Redis clock),
 -- ARGV[4] JSON {accounts=[{name, rate, conc, burst (0: burst_s of the rate)}], burst_s,
+--   admitted_max (admitted jobs whose submit has not begun, at most),
 --   lease_ttl_ms, busy_ms, lanes=[...], terminal={state=true}, skip_max,
 --   and the parameters of `effective`}
 -- Returns {1, job id, account, lane, tenant}; {0} when nothing waits;
@@ -83,6 +84,9 @@ for _, name in ipairs(cfg.lanes) do
   if redis.call('ZCARD', key .. ':tenants') > 0 then lane, lk = name, key; break end
 end
 if not lane then return {0} end
+-- Admitted jobs whose submit has not begun are bounded, so that workers post each one
+-- promptly after its admission (and its token) instead of a backlog of stale ones.
+if redis.call('ZCARD', P .. 'admitted') >= cfg.admitted_max then return {-1, cfg.busy_ms} end
 local chosen, best
 for _, acct in ipairs(cfg.accounts) do
   local base = P .. 'limit:' .. acct.name .. ':' .. model
@@ -228,6 +232,7 @@ class Admission:
             "terminal": {state.value: True for state in TERMINAL_STATES},
             "skip_max": SKIP_MAX,
             "burst_s": DEFAULT_BURST_S,
+            "admitted_max": limiter.admitted_max,
         }
 
     def serves(self, model: str) -> bool:
