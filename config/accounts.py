@@ -135,7 +135,7 @@ class LimiterSettings(BaseModel):
     tenant_weights: dict[str, float] = Field(default_factory=dict)
     dispatch_interval_s: float = Field(default=0.25, gt=0)
     admitted_max: int = Field(default=64, ge=1)
-    max_post_lag_s: float = Field(default=1.0, gt=0)
+    max_post_lag_s: float = Field(default=5.0, gt=0)
     admitted_timeout_s: float = Field(default=120.0, gt=0)
     reap_interval_s: float = Field(default=30.0, gt=0)
     latency_window: int = Field(default=500, ge=1)

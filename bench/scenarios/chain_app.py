@@ -1,6 +1,7 @@
 """The bare Celery chain the ceiling scenario compares wanqueue with: the same app
-configuration (config.celery), the same worker pool, and as many hops per job as wanqueue's
-pipeline (park, submit, poll, store), each hop doing nothing but sending the next.
+configuration (config.celery), the same worker pool, and as many Celery hops per job as
+wanqueue's pipeline (post, poll, store: producers park jobs without a message, and the
+dispatcher admits them without one), each hop doing nothing but sending the next.
 
 ``celery -A bench.scenarios.chain_app worker -Q chain --pool threads -c N``.
 """
@@ -17,7 +18,7 @@ from config.settings import load_settings
 
 TASK: Final = "bench.hop"
 QUEUE: Final = "chain"
-HOPS: Final = 4
+HOPS: Final = 3
 DONE_KEY: Final = "bench:chain:done"
 
 settings = load_settings()
