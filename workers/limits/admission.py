@@ -43,24 +43,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final
 
 from redis import Redis
 
 from config.accounts import AccountSettings, LimiterSettings
+from workers.contract.records import Priority
 from workers.contract.states import TERMINAL_STATES
 from workers.contract.waiting import WaitingRoom
 from workers.limits.lua import EFFECTIVE, NOW, script
 from workers.limits.policy import encode, model_limits, params
 from workers.redis_errors import translated
 
-
-class Lane(StrEnum):
-    """Priority lanes: every waiting interactive job is admitted before any bulk one."""
-
-    INTERACTIVE = "interactive"
-    BULK = "bulk"
+Lane = Priority
+"""The priority lanes are the job contract's priorities: every waiting interactive job is
+admitted before any bulk one."""
 
 
 _ADMIT: Final = script(
