@@ -4,13 +4,13 @@ Nested sections are set with a double underscore, e.g. ``WANQ_UPSTREAM__REGION=c
 or ``WANQ_UPSTREAM__API_KEY=sk-...``.
 """
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.accounts import DEFAULT_ACCOUNT, AccountSettings, LimiterSettings, ModelLimits
-from config.regions import Region, base_url_for
+from config.regions import Region
 
 
 class UpstreamSettings(BaseModel):
@@ -48,9 +48,19 @@ class UpstreamSettings(BaseModel):
 
     def resolved_base_url(self) -> str:
         """The ``.../api/v1`` base URL: ``base_url`` if set, else the region's gateway."""
-        if self.base_url:
-            return self.base_url.rstrip("/")
-        return base_url_for(self.region, self.workspace_id)
+        return self.account().resolved_base_url()
+
+    def account(self, **limits: Any) -> AccountSettings:
+        """The default account this section describes (its place and key), with ``limits``
+        (``query_rps``, ``limits``) when given."""
+        return AccountSettings(
+            name=DEFAULT_ACCOUNT,
+            region=self.region,
+            base_url=self.base_url,
+            workspace_id=self.workspace_id,
+            api_keys=(self.api_key,) if self.api_key is not None else (),
+            **limits,
+        )
 
 
 class S3Settings(BaseModel):
@@ -240,19 +250,9 @@ class Settings(BaseSettings):
         ``limiter``."""
         if self.accounts:
             return self.accounts
-        upstream, limiter = self.upstream, self.limiter
-        default = AccountSettings(
-            name=DEFAULT_ACCOUNT,
-            region=upstream.region,
-            base_url=upstream.base_url,
-            workspace_id=upstream.workspace_id,
-            api_keys=(upstream.api_key,) if upstream.api_key is not None else (),
-            query_rps=limiter.query_rps,
-            limits={
-                "*": ModelLimits(submit_rps=limiter.submit_rps, max_in_flight=limiter.max_in_flight)
-            },
-        )
-        return (default,)
+        limiter = self.limiter
+        limits = ModelLimits(submit_rps=limiter.submit_rps, max_in_flight=limiter.max_in_flight)
+        return (self.upstream.account(query_rps=limiter.query_rps, limits={"*": limits}),)
 
 
 def load_settings() -> Settings:

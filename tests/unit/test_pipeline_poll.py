@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 import redis
 
+from tests.unit.limits_fakes import redis_now_ms
 from tests.unit.pipeline_fakes import admit, make_runtime, new_job, task_result, unit_settings
 from workers.contract import JobRecord, JobState
 from workers.contract.names import TASK_POLL, TASK_STORE
@@ -162,11 +163,6 @@ def test_an_unread_status_still_renews_the_lease(
     other = new_job(rt)
     assert rt.limits.admission.park(other.job_id, MODEL, other.priority, other.tenant)
     assert isinstance(rt.limits.admission.admit(MODEL, now_ms=now_ms + 60_000), float)
-
-
-def redis_now_ms(client: redis.Redis) -> int:
-    seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
 
 
 def test_a_poll_whose_query_is_reserved_later_sends_itself_reserved(rt: Runtime) -> None:

@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from config.accounts import AccountSettings
+from tests.unit.limits_fakes import redis_now_ms as redis_now_ms_of
 from tests.unit.pipeline_fakes import (
     make_runtime,
     new_job,
@@ -180,8 +181,7 @@ def test_failed_submits_in_a_row_pause_longer_and_end_the_job_after_max_retries(
 
 
 def redis_now_ms(rt: Runtime) -> int:
-    seconds, micros = rt.store._redis.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+    return redis_now_ms_of(rt.store._redis)
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,6 @@ end
 """
 """``now_ms(ARGV[i])``: the given time in ms (tests pass one), else the Redis clock."""
 
-STATE_FIELDS: Final = ("r_cut", "r_at", "r_ss", "c_cut", "c_at", "paused")
-"""Fields of an account and model's adaptive state hash, in the order ``effective`` reads."""
-
 EFFECTIVE: Final = """
 -- The allowed submit rate and tasks in flight of one account and model at `now`.
 -- st: HMGET of r_cut, r_at, r_ss, c_cut, c_at, paused (see workers.limits.throttle)

@@ -155,15 +155,7 @@ class DashScopeClient:
         """
         if upstream.api_key is None:
             raise ValueError("no DashScope API key configured (WANQ_UPSTREAM__API_KEY)")
-        return cls(
-            upstream.resolved_base_url(),
-            upstream.api_key,
-            timeout=timeout_from(upstream),
-            sync_timeout=timeout_from(upstream, sync=True),
-            limits=limits_from(upstream),
-            transport=transport,
-            workspace_id=upstream.workspace_id,
-        )
+        return cls.for_account(upstream.account(), upstream, transport=transport)
 
     def __repr__(self) -> str:
         return f"DashScopeClient(base_url={self._base_url!r}, workspace_id={self._workspace_id!r})"
