@@ -102,6 +102,8 @@ def s3_client(s3: S3Settings, *, max_attempts: int = 1) -> Any:
             Celery's retry policy is the only one); callers without a retry policy of their
             own (producers, the local stack) may ask for more.
     """
+    if s3.secret_access_key is not None:
+        _SECRETS.add(s3.secret_access_key.get_secret_value())
     return boto3.client(
         "s3",
         endpoint_url=s3.endpoint_url,
@@ -158,10 +160,25 @@ def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, bce.ClientError) and code_and_status(exc)[0] in NOT_FOUND_CODES
 
 
+_SECRETS: set[str] = set()
+"""The secret keys of the clients this process made (:func:`s3_client`): a store's message
+that quotes one (a misconfigured proxy echoing a configuration dump) never carries it on."""
+
+
+def _redacted(message: str) -> str:
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # a key inside another: longest first
+        if secret:
+            message = message.replace(secret, "***")
+    return message
+
+
 def translate(exc: Exception, operation: str) -> WanqError:
-    """The project error for a botocore exception (raise it ``from exc``)."""
+    """The project error for a botocore exception (raise it ``from exc``), with the secret
+    keys of this process's clients taken out of its message."""
     code = code_and_status(exc)[0] if isinstance(exc, bce.ClientError) else type(exc).__name__
-    message = str(exc)[:MAX_MESSAGE_CHARS]
+    # The caller raises ``from exc``: tracebacks (logs, Flower) print exc too.
+    exc.args = tuple(_redacted(a) if isinstance(a, str) else a for a in exc.args)
+    message = _redacted(str(exc))[:MAX_MESSAGE_CHARS]
     if rule_for(exc) is Outcome.RETRYABLE:
         return StorageUnavailable(operation, f"{code}: {message}")
     return StorageRejected(operation, code, message)

@@ -13,6 +13,7 @@ from config.settings import (
     ResultsSettings,
     S3Settings,
     Settings,
+    SweeperSettings,
     UpstreamSettings,
     load_settings,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ResultsSettings",
     "S3Settings",
     "Settings",
+    "SweeperSettings",
     "UpstreamSettings",
     "base_url_for",
     "load_settings",

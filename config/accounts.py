@@ -28,7 +28,7 @@ class ModelLimits(BaseModel):
         max_in_flight: Tasks PENDING or RUNNING at once.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     submit_rps: float = Field(default=0.0, ge=0)
     max_in_flight: int = Field(default=0, ge=0)
@@ -48,7 +48,7 @@ class AccountSettings(BaseModel):
         limits: Limits per model; ``"*"`` applies to models without an entry.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     region: Region = Region.SINGAPORE
@@ -116,7 +116,7 @@ class LimiterSettings(BaseModel):
         poll_quantiles: Latency quantiles at which a task is polled (then back off).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     submit_rps: float = Field(default=2.0, ge=0)
     max_in_flight: int = Field(default=5, ge=0)

@@ -31,6 +31,13 @@ Chosen for this workload (every setting verified in Celery 5.7 / kombu 5.7):
   countdown (checked here): that is how long a dead worker's poll takes to come back.
 * Broker keys carry ``key_prefix`` (kombu's ``global_keyprefix``, which Flower honours), so
   every key wanqueue writes, queues included, lives under one prefix.
+* The worker app (:mod:`workers.app`) installs a Redis transport whose channel keeps its
+  connection parameters (:mod:`adapters.broker`): with kombu's own, a worker holding
+  unacknowledged messages dies when Redis restarts instead of reconnecting.
+* TLS (a ``rediss://`` URL): its ``ssl_*`` parameters go to ``broker_use_ssl``
+  (:func:`config.redis_tls.split_tls`), which kombu and Flower's queue-length reader both use;
+  the server's certificate is required unless the URL says ``ssl_cert_reqs=none`` (kombu alone
+  would not check it). There is no result backend, so ``redis_backend_use_ssl`` has no use.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
+from config.redis_tls import split_tls
 from config.settings import Settings
 
 RESTORE_SWEEPS_PER_VISIBILITY_TIMEOUT: Final = 10
@@ -89,9 +97,10 @@ def celery_config(settings: Settings, routes: Mapping[str, str]) -> dict[str, An
 
     Raises:
         ValueError: A countdown the pipeline may use is not shorter than the visibility
-            timeout (a scheduled message would be delivered twice), or the slot lease does
+            timeout (a scheduled message would be delivered twice), the slot lease does
             not outlive the visibility timeout plus the longest countdown (a live job whose
-            worker died would lose its slot before its poll comes back).
+            worker died would lose its slot before its poll comes back), or a TLS parameter
+            of ``redis_url`` has an invalid value.
     """
     pipeline = settings.pipeline
     visibility_s = pipeline.visibility_timeout_s
@@ -111,8 +120,10 @@ def celery_config(settings: Settings, routes: Mapping[str, str]) -> dict[str, An
     restore_interval_s = max(
         1, min(RESTORE_INTERVAL_MAX_S, visibility_s // RESTORE_SWEEPS_PER_VISIBILITY_TIMEOUT)
     )
+    broker_url, tls = split_tls(settings.redis_url.get_secret_value())
     return {
-        "broker_url": settings.redis_url.get_secret_value(),
+        "broker_url": broker_url,
+        "broker_use_ssl": tls or False,
         "broker_connection_retry_on_startup": True,
         "broker_channel_error_retry": True,
         "broker_transport_options": {

@@ -32,7 +32,7 @@ class UpstreamSettings(BaseModel):
         max_keepalive_connections: Idle connections kept per process.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     region: Region = Region.SINGAPORE
     base_url: str | None = None
@@ -83,7 +83,7 @@ class S3Settings(BaseModel):
             checksum is always kept in the object's metadata too).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     endpoint_url: str | None = None
     region: str = "us-east-1"
@@ -109,7 +109,7 @@ class ResultsSettings(BaseModel):
         timeout_s: Timeout of one download.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     allowed_hosts: tuple[str, ...] = ("*.aliyuncs.com",)
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
@@ -127,7 +127,7 @@ class InputsSettings(BaseModel):
             S3 by the producer so that broker messages and job records stay small.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     s3_mode: Literal["presign", "inline"] = "presign"
     inline_max_bytes: int = Field(default=64 * 1024, ge=0)
@@ -164,7 +164,7 @@ class PipelineSettings(BaseModel):
         redis_health_check_interval_s: Idle time after which a Redis connection is checked.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     first_poll_delay_s: float = Field(default=2.0, ge=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
@@ -184,6 +184,42 @@ class PipelineSettings(BaseModel):
     redis_health_check_interval_s: int = Field(default=25, ge=0)
 
 
+class SweeperSettings(BaseModel):
+    """Stuck jobs (a lost message, a bug): found, driven on, or failed past a deadline.
+
+    A job is stuck when it has not moved for longer than its state's next step may take plus
+    ``margin_s``; see ``workers.pipeline.sweep`` for the rule of each state.
+
+    Attributes:
+        interval_s: How often the fleet sweeps: every worker process's dispatcher tries, and a
+            Redis lock held this long lets one through.
+        batch_size: Live jobs examined per sweep, oldest state change first; a sweep runs in
+            the dispatcher's thread, so this bounds how long it holds admission up in that
+            process. A pass over every live job takes (live jobs / batch_size) sweeps.
+        margin_s: Slack added to the time each state's next step may take (a poll's longest
+            countdown, the reconcile window) before a job counts as stuck: queue delays and
+            clock skew between workers. A job that waits for admission but is neither in
+            the waiting room nor admitted is parked again once its state is this old.
+        store_stall_s: A STORING job whose record has not changed for this long gets its
+            store sent again; keep it above what one store task may take with its retries.
+        upstream_deadline_s: A job that reached the upstream (a submit in progress, a task)
+            and is still not terminal this long after its submit (STORING: after its task
+            succeeded) is FAILED ``Stuck``; the upstream keeps tasks and result URLs 24 h.
+        waiting_deadline_s: A job still waiting for admission this long after its creation is
+            FAILED ``Stuck``. A backlog drains at the accounts' submit rate (50,000 jobs at 2
+            per second take 7 h): keep it well above the longest backlog expected.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    interval_s: float = Field(default=10.0, gt=0)
+    batch_size: int = Field(default=1000, ge=1)
+    margin_s: float = Field(default=120.0, ge=0)
+    store_stall_s: float = Field(default=1800.0, gt=0)
+    upstream_deadline_s: float = Field(default=25 * 3600.0, gt=0)
+    waiting_deadline_s: float = Field(default=72 * 3600.0, gt=0)
+
+
 class FlowerSettings(BaseModel):
     """The Flower dashboard.
 
@@ -194,7 +230,7 @@ class FlowerSettings(BaseModel):
         password: Basic-auth password (required to start Flower).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     address: str = "127.0.0.1"
     port: int = Field(default=5555, ge=1, le=65535)
@@ -215,6 +251,7 @@ class Settings(BaseSettings):
         inputs: Handing input images to the upstream.
         pipeline: Submit, poll and store behaviour.
         limiter: The cluster-wide limiter, and the default account's limits.
+        sweeper: The sweep of stuck jobs.
         accounts: Upstream accounts (JSON list); empty: one account, ``default``, made of
             ``upstream`` and ``limiter``.
         flower: The dashboard.
@@ -225,6 +262,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        hide_input_in_errors=True,  # a failed validation would print the API keys
     )
 
     upstream: UpstreamSettings = UpstreamSettings()
@@ -235,6 +273,7 @@ class Settings(BaseSettings):
     inputs: InputsSettings = InputsSettings()
     pipeline: PipelineSettings = PipelineSettings()
     limiter: LimiterSettings = LimiterSettings()
+    sweeper: SweeperSettings = SweeperSettings()
     accounts: tuple[AccountSettings, ...] = ()
     flower: FlowerSettings = FlowerSettings()
 

@@ -27,11 +27,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import redis
 
+from config.redis_tls import split_tls
 from devstack.constants import (
     EMBEDDED_REDIS_REQUIREMENT,
     LOOPBACK,
@@ -45,6 +47,7 @@ from devstack.constants import (
 from devstack.procs import StartupError, Stoppable, free_port, stop_process, wait_until
 
 LOG_NAME = "server.log"
+SECURED_CONFIG_NAME = "secured.conf"
 
 
 class RedisRefused(StartupError):
@@ -57,7 +60,10 @@ def ping(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
     Raises:
         RedisRefused: A server answers but refuses our credentials.
     """
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    plain, tls = split_tls(url)  # TLS options read as the workers read them
+    client = redis.Redis.from_url(
+        plain, **(tls or {}), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+    )
     try:
         return bool(client.ping())
     except redis.AuthenticationError as exc:
@@ -68,14 +74,54 @@ def ping(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         client.close()
 
 
-def private_url(url: str, port: int) -> str:
-    """The URL of a private server on ``port``, keeping the database number of ``url``."""
+def _database(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "unix":  # unix:///path/redis.sock?db=N
-        database = dict(parse_qsl(parts.query)).get("db", "0")
-    else:
-        database = parts.path.strip("/") or "0"
-    return urlunsplit(("redis", f"{LOOPBACK}:{port}", f"/{database}", "", ""))
+        return dict(parse_qsl(parts.query)).get("db", "0")
+    return parts.path.strip("/") or "0"
+
+
+def private_url(url: str, port: int) -> str:
+    """The URL of a private server on ``port``, keeping the database number of ``url``."""
+    return urlunsplit(("redis", f"{LOOPBACK}:{port}", f"/{_database(url)}", "", ""))
+
+
+@dataclass(frozen=True)
+class Secured:
+    """A password and TLS for a private server, as production Redis runs (for tests).
+
+    Attributes:
+        password: ``requirepass`` (written to a configuration file only its owner reads,
+            never on the command line); no quotes or backslashes.
+        cert: The server's certificate (PEM).
+        key: Its private key (PEM).
+        ca: The certificate authority clients trust (PEM); named in the URL.
+    """
+
+    password: str
+    cert: Path
+    key: Path
+    ca: Path
+
+    def url(self, port: int, database: str) -> str:
+        """The ``rediss://`` URL of the server on ``port`` (certificate required)."""
+        query = urlencode({"ssl_cert_reqs": "required", "ssl_ca_certs": str(self.ca)})
+        netloc = f":{quote(self.password, safe='')}@{LOOPBACK}:{port}"
+        return urlunsplit(("rediss", netloc, f"/{database}", query, ""))
+
+    def write_config(self, path: Path) -> Path:
+        """Write the server options to ``path`` (mode 0600); returns it."""
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        lines = [
+            f'requirepass "{self.password}"',
+            f'tls-cert-file "{self.cert}"',
+            f'tls-key-file "{self.key}"',
+            f'tls-ca-cert-file "{self.ca}"',
+            "tls-auth-clients no",
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        return path
 
 
 def redact(url: str) -> str:
@@ -173,7 +219,12 @@ class RedisHandle(Stoppable):
 
 
 def start_server(
-    server: Path, url: str, *, data_dir: Path | None = None, detach: bool = False
+    server: Path,
+    url: str,
+    *,
+    data_dir: Path | None = None,
+    detach: bool = False,
+    secured: Secured | None = None,
 ) -> RedisHandle:
     """Start a private ``server`` on a free loopback port and wait until it answers PING.
 
@@ -182,6 +233,8 @@ def start_server(
         url: The configured URL; the private one keeps its database number.
         data_dir: Working directory (log); a temporary one, removed on stop, if None.
         detach: Start the server in its own session, so that it outlives this process.
+        secured: Serve TLS only (no plain port) and require this password; the handle's URL
+            is then a ``rediss://`` URL with the password.
 
     Raises:
         StartupError: The server did not start on any of a few free ports.
@@ -197,6 +250,10 @@ def start_server(
     for _ in range(PORT_ATTEMPTS):
         port = free_port()
         argv = [str(server), "--port", str(port), "--bind", LOOPBACK, "--save", ""]
+        if secured is not None:
+            config = secured.write_config(data_dir / SECURED_CONFIG_NAME)
+            argv = [str(server), str(config), "--port", "0", "--tls-port", str(port)]
+            argv += ["--bind", LOOPBACK, "--save", ""]
         argv += ["--appendonly", "no", "--daemonize", "no", "--dir", str(data_dir)]
         with log_path.open("ab") as log:
             # The server needs no environment of ours.
@@ -208,7 +265,7 @@ def start_server(
                 env={},
                 start_new_session=detach,
             )
-        candidate = private_url(url, port)
+        candidate = private_url(url, port) if secured is None else secured.url(port, _database(url))
         try:
             wait_until(
                 functools.partial(ping, candidate),

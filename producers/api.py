@@ -32,6 +32,7 @@ from producers.manifest import ManifestEntry, check_name, check_options
 from producers.outbox import Outbox
 from producers.outcomes import CancelResult, SubmitReport, result_line
 from producers.parking import MessageParker, Parker, RoomParker
+from producers.retries import is_retried, retry_job
 from producers.sender import CelerySender, TaskSender
 from producers.staging import InputStager, S3Stager
 from producers.submission import JobInput, Submitter
@@ -133,7 +134,7 @@ class WanQueue:
         """
         options = check_options(tenant, priority)
         return self._submitter.submit(
-            job, custom_id, check_name("batch", batch or DEFAULT_BATCH), options
+            job, custom_id, check_name("batch", DEFAULT_BATCH if batch is None else batch), options
         )
 
     def submit_many(
@@ -161,7 +162,7 @@ class WanQueue:
         entries = ((line, job, None) for line, job in enumerate(jobs, start=1))
         options = check_options(tenant, priority)
         return self._submitter.submit_entries(
-            entries, check_name("batch", batch or DEFAULT_BATCH), options
+            entries, check_name("batch", DEFAULT_BATCH if batch is None else batch), options
         )
 
     def submit_manifest(
@@ -176,7 +177,7 @@ class WanQueue:
         items = ((entry.line, entry.data, entry.problem) for entry in entries)
         options = check_options(tenant, priority)
         return self._submitter.submit_entries(
-            items, check_name("batch", batch or DEFAULT_BATCH), options
+            items, check_name("batch", DEFAULT_BATCH if batch is None else batch), options
         )
 
     def redrive(self, *, min_age_s: float = REDRIVE_MIN_AGE_S) -> int:
@@ -192,6 +193,37 @@ class WanQueue:
             BrokerUnavailable: The broker is still failing (the jobs stay unsent).
         """
         return self._submitter.redrive(min_age_s)
+
+    def retry_failed(self, batch: str, *, codes: Iterable[str] | None = None) -> SubmitReport:
+        """Submit again, as new jobs of the same batch, the batch's jobs that ended FAILED or
+        EXPIRED: the same request, tenant and priority, custom id ``retry-{job id}``.
+
+        The failed records stay as they were (a terminal job never changes). Retrying twice
+        submits nothing twice: each failed job has one retry, bound to its custom id; a retry
+        that fails in turn is retried by the next call.
+
+        Args:
+            batch: The batch.
+            codes: Retry only the jobs that failed with one of these error codes. None: every
+                code but ``SubmitOutcomeUnknown``, whose upstream task may exist (and be
+                billed): name that code to retry those jobs as well.
+
+        Raises:
+            InputInvalid: ``batch`` is not a valid name.
+        """
+        wanted = set(codes) if codes is not None else None
+        entries = (
+            (line, job, None)
+            for line, job in enumerate(
+                (
+                    retry_job(record)
+                    for record in self.records(check_name("batch", batch))
+                    if is_retried(record, wanted)
+                ),
+                start=1,
+            )
+        )
+        return self._submitter.submit_entries(entries, batch, check_options(None, None))
 
     # --- reading ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ Subcommands::
     wanq cancel JOB_ID... | --batch BATCH                        cancel what has not started
     wanq download BATCH DIR                                      stored images to DIR
     wanq redrive [--min-age S]                                   send jobs never sent
+    wanq retry --batch B [--code C ...]                          submit failed jobs again
     wanq flower                                                  Flower, with basic auth
     wanq emulator ...                                            the local DashScope emulator
 
@@ -93,6 +94,19 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"only jobs unsent for this long (default {REDRIVE_MIN_AGE_S:g} s)",
     )
 
+    retry = commands_.add_parser(
+        "retry", help="submit a batch's FAILED and EXPIRED jobs again, as new jobs"
+    )
+    retry.add_argument("--batch", required=True)
+    retry.add_argument(
+        "--code",
+        action="append",
+        dest="codes",
+        metavar="C",
+        help="only jobs that failed with this error code (repeat for several); default: "
+        "every code but SubmitOutcomeUnknown",
+    )
+
     commands_.add_parser("flower", help="run Flower for the workers, with basic auth")
     emulator = commands_.add_parser(
         "emulator",
@@ -133,6 +147,10 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None)
     except (WanqError, RedisError, OSError) as exc:
         print(f"wanq: {exc}", file=console.err)
         return EXIT_REFUSED
+    except Exception as exc:
+        # A defect, not the user's fault; still one readable line, never a traceback.
+        print(f"wanq: internal error ({type(exc).__name__}): {exc}", file=console.err)
+        return EXIT_REFUSED
 
 
 def _run(args: argparse.Namespace, queue: WanQueue, console: Console, settings: Settings) -> int:
@@ -150,6 +168,8 @@ def _run(args: argparse.Namespace, queue: WanQueue, console: Console, settings: 
             return commands.download_batch(queue, console, settings, args.batch, args.directory)
         case "redrive":
             return commands.redrive(queue, console, args.min_age)
+        case "retry":
+            return commands.retry(queue, console, args.batch, args.codes)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

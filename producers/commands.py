@@ -172,6 +172,15 @@ def redrive(queue: WanQueue, console: Console, min_age_s: float) -> int:
     return EXIT_OK
 
 
+def retry(queue: WanQueue, console: Console, batch: str, codes: list[str] | None) -> int:
+    """``wanq retry``: submit a batch's failed jobs again (see ``WanQueue.retry_failed``)."""
+    report = queue.retry_failed(batch, codes=codes)
+    for problem in report.refused:
+        print(problem, file=console.err)
+    _print_report(report, console)
+    return EXIT_UNSENT if report.unsent else EXIT_REFUSED if report.refused else EXIT_OK
+
+
 @contextmanager
 def _open_lines(path: str) -> Iterator[Iterator[bytes]]:
     if path == STDIO:

@@ -2,9 +2,9 @@
 
 Each line is a JSON object with the fields of an edit request
 (:class:`~workers.contract.EditRequest`) and, optionally, ``custom_id`` (the caller's
-idempotency key: 1 to 256 characters, no whitespace), ``tenant`` (whom the job is for; tenants
-share the upstream's slots by weight) and ``priority`` (``interactive`` jobs take the next
-free slot before ``bulk`` ones, the default)::
+idempotency key: 1 to 256 printable characters, no whitespace), ``tenant`` (whom the job is
+for; tenants share the upstream's slots by weight) and ``priority`` (``interactive`` jobs take
+the next free slot before ``bulk`` ones, the default)::
 
     {"custom_id": "sku-1042", "tenant": "shop-7", "model": "wan2.7-image",
      "prompt": "White background", "images": ["https://cdn.example.com/1042.jpg"]}
@@ -32,7 +32,8 @@ CUSTOM_ID_FIELD: Final = "custom_id"
 TENANT_FIELD: Final = "tenant"
 PRIORITY_FIELD: Final = "priority"
 PRIORITY_RULE: Final = "must be 'interactive' or 'bulk'"
-NAME_RULE: Final = "must be a string of 1 to 256 characters with no whitespace"
+NAME_RULE: Final = "must be a string of 1 to 256 printable characters with no whitespace"
+REQUEST_RULE: Final = "must be a mapping of field names to values"
 _NAME: Final = re.compile(r"[^\s]{1,256}")
 _BOM: Final = "\ufeff"
 
@@ -88,6 +89,13 @@ def read_manifest(lines: Iterable[str | bytes]) -> Iterator[ManifestEntry]:
             rule = f"each line must be one JSON object ({exc.msg} at column {exc.colno})"
             yield ManifestEntry(number, problem=InputInvalid("json", rule, short_repr(text)))
             continue
+        except (ValueError, RecursionError) as exc:
+            # Valid JSON that Python does not load: an integer past the int-to-str digit
+            # limit (ValueError), or arrays and objects nested deeper than the stack.
+            why = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long"
+            rule = f"each line must be one JSON object ({why})"
+            yield ManifestEntry(number, problem=InputInvalid("json", rule, short_repr(text)))
+            continue
         if not isinstance(data, dict):
             rule = "each line must be a JSON object of edit request fields"
             yield ManifestEntry(number, problem=InputInvalid("json", rule, short_repr(text)))
@@ -99,8 +107,11 @@ def split_custom_id(data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None
     """Separate a line's ``custom_id`` from its request fields.
 
     Raises:
-        InputInvalid: The custom id is not a non-blank string without whitespace.
+        InputInvalid: The line is not a mapping, or the custom id is not a non-blank string
+            without whitespace.
     """
+    if not isinstance(data, Mapping):  # submit() and submit_many() take what a caller gives
+        raise InputInvalid("request", REQUEST_RULE, short_repr(data))
     fields = dict(data)
     custom_id = fields.pop(CUSTOM_ID_FIELD, None)
     return fields, check_custom_id(custom_id)
@@ -148,7 +159,7 @@ def check_custom_id(custom_id: object) -> str | None:
     """The custom id, checked (None stays None).
 
     Raises:
-        InputInvalid: Not a string of 1 to 256 characters with no whitespace.
+        InputInvalid: Not a string of 1 to 256 printable characters with no whitespace.
     """
     return None if custom_id is None else check_name(CUSTOM_ID_FIELD, custom_id)
 
@@ -157,8 +168,9 @@ def check_name(field: str, value: object) -> str:
     """A custom id or batch name, checked.
 
     Raises:
-        InputInvalid: Not a string of 1 to 256 characters with no whitespace.
+        InputInvalid: Not a string of 1 to 256 printable characters with no whitespace.
     """
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
+    # Printable: no control characters for a terminal, no lone surrogates for Redis's UTF-8.
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or not value.isprintable():
         raise InputInvalid(field, NAME_RULE, short_repr(value))
     return value

@@ -18,6 +18,7 @@ from producers.constants import CHUNK, FIRST_CHUNK
 from producers.errors import BrokerUnavailable
 from producers.manifest import (
     CUSTOM_ID_FIELD,
+    REQUEST_RULE,
     JobOptions,
     LineError,
     check_custom_id,
@@ -93,7 +94,7 @@ class Submitter:
                     if problem is not None:
                         raise problem
                     if job is None:
-                        raise InputInvalid("json", "each line must be a JSON object")
+                        raise InputInvalid("request", REQUEST_RULE, "None")
                     records.append(self.prepare(job, None, batch, options))
                 except InputInvalid as exc:
                     report.refused.append(LineError(line, exc))

@@ -10,16 +10,20 @@
   the same time against the same server (two checkouts, two sessions) never see each other's
   keys or messages.
 * ``redis_client``: a client on ``redis_url`` (responses decoded), closed after the test.
+* (autouse, session) a developer's own ``WANQ_*`` variables are hidden from the tests, all
+  but ``WANQ_REDIS_URL``: the tests see the embedded defaults, as CI does.
 
 Nothing here flushes a database.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import hypothesis
 import pytest
 import redis
 
@@ -36,6 +40,25 @@ def _with_database(url: str, database: int) -> str:
         query = urlencode({**dict(parse_qsl(parts.query)), "db": str(database)})
         return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
+
+
+# Property tests draw the same examples on every run: a red CI is a real regression, and the
+# examples that once found a bug keep being drawn (each test sets how many it draws).
+hypothesis.settings.register_profile("wanq", derandomize=True, database=None)
+hypothesis.settings.load_profile("wanq")
+
+KEPT_ENV: frozenset[str] = frozenset({"WANQ_REDIS_URL"})
+"""The one setting a test run takes from its environment (the suite's Redis)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_developer_settings() -> Iterator[None]:
+    """Hide the ``WANQ_*`` variables of the shell running the tests (but ``KEPT_ENV``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("WANQ_") and name not in KEPT_ENV:
+                patch.delenv(name)
+        yield
 
 
 @pytest.fixture(scope="session")

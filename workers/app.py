@@ -20,6 +20,7 @@ from celery import Celery, signals
 from celery.concurrency import get_implementation
 from celery.concurrency.thread import TaskPool as ThreadPool
 
+from adapters import broker
 from config.celery import celery_config, longest_countdown_s
 from config.settings import load_settings
 from workers import runtime
@@ -27,6 +28,7 @@ from workers.contract.names import TASK_QUEUES
 from workers.redis_errors import translated
 
 settings = load_settings()
+broker.install()  # before the app connects: workers reconnect after a Redis restart
 app = Celery("wanqueue", include=["workers.tasks"])
 app.conf.update(celery_config(settings, TASK_QUEUES))
 

@@ -25,13 +25,14 @@ botocore or redis-py exception.
     │   │   └── UpstreamAuthFailed     InvalidApiKey, AccessDenied*: the key or account is wrong
     │   ├── ResultExpired              a result URL no longer serves its image (403 from OSS)
     │   ├── ResultRefused              a result URL wanqueue will not fetch (host not allowed,
-    │   │                              a redirect, too large, another 4xx)
+    │   │                              a private address, a redirect, too large, another 4xx)
     │   ├── StorageRejected            the object store refused (NoSuchBucket, AccessDenied,
     │   │                              NoSuchKey for an input, bad credentials, ...)
     │   ├── RedisRejected              Redis refused a command for good (a script error, a
     │   │                              wrong type, bad credentials, no permission, ...)
-    │   └── JobNotFound                (producers) no record for a job id (never created,
-    │                                  or expired)
+    │   ├── JobNotFound                (producers) no record for a job id (never created,
+    │   │                              or expired)
+    │   └── FlowerRefused              (producers) Flower would start without a password
     └── SubmitAmbiguous                a submit may have reached the service but no answer
                                        came back; the service has no idempotency key and bills
                                        every task, so the caller must reconcile (list the
@@ -39,7 +40,6 @@ botocore or redis-py exception.
 
 Leaves marked (producers) are defined in :mod:`producers.errors`; they are drawn here so that
 the whole tree reads in one place (this module imports nothing of the producers).
-``producers.flower.FlowerRefused`` subclasses ``Exception``, not this tree, so it is not drawn.
 
 Exceptions survive the queue: each passes all its constructor arguments to
 ``super().__init__`` in order and keeps only JSON-safe attributes, so Celery can rebuild it
@@ -230,7 +230,8 @@ class ResultRefused(PermanentError):
 
     Attributes:
         index: Position of the result in the task's output.
-        reason: Why (``HostNotAllowed``, ``Redirect``, ``TooLarge``, ``HTTP 404``...).
+        reason: Why (``HostNotAllowed``, ``AddressNotAllowed``: a host that resolves to a
+            private address, ``Redirect``, ``TooLarge``, ``HTTP 404``...).
         message: Details (never the URL's signature).
     """
 

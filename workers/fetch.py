@@ -1,7 +1,11 @@
 """Downloading result images from the upstream's storage (OSS), before their URLs expire.
 
 Only hosts the settings allow are contacted (``*.`` matches any subdomain), redirects are not
-followed, and a download stops at the size cap. Only this module sees httpx's exceptions for
+followed, and a download stops at the size cap. No private address is contacted either: every
+connection is made by :class:`workers.addresses.AddressGuard`, which connects only to addresses
+it checked (a host listed exactly is trusted wherever it resolves; one matched by ``*.`` must
+resolve to public addresses only). URLs are parsed once, by httpx, for the check and the
+request alike. Only this module sees httpx's exceptions for
 these downloads: every class httpx raises (``InvalidURL``, ``StreamError`` and
 ``CookieConflict`` are not ``HTTPError`` subclasses) is caught through the project's one httpx
 table, :data:`workers.upstream.translate.TRANSPORT_RULES`, and leaves through
@@ -12,13 +16,20 @@ never put in messages whole (their query carries the signature).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from typing import IO, Final
 from urllib.parse import urlsplit
 
 import httpx
 
 from config.settings import ResultsSettings
+from workers.addresses import (
+    AddressGuard,
+    AddressRefused,
+    GuardedTransport,
+    Resolver,
+    host_allowed,
+    system_resolver,
+)
 from workers.errors import ResultExpired, ResultRefused, UpstreamUnavailable, WanqError
 from workers.upstream.translate import TRANSLATED_EXCEPTIONS, Outcome, rule_for
 
@@ -32,23 +43,14 @@ EXPIRED_STATUSES: Final = frozenset({403, 404, 410})
 """OSS answers 403 once a signed URL has expired; 404 and 410 mean the object is gone."""
 
 
-def host_allowed(host: str, allowed: Sequence[str]) -> bool:
-    """Whether ``host`` matches one of ``allowed`` (``*.example.com``: any subdomain)."""
-    host = host.lower().rstrip(".")
-    for pattern in allowed:
-        pattern = pattern.lower().rstrip(".")
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
-                return True
-        elif host == pattern:
-            return True
-    return False
-
-
 def shown(url: str) -> str:
-    """A URL without its query (where the signature is), for messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """A URL without its query (where the signature is) and user info, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return url.partition("?")[0].partition("#")[0]
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def error_for_status(index: int, url: str, status: int) -> WanqError:
@@ -84,10 +86,18 @@ class ResultFetcher:
 
     Args:
         results: Allowed hosts, size cap and timeout.
-        transport: An httpx transport to use instead of the network (tests).
+        transport: An httpx transport to use instead of the network (tests; it bypasses the
+            :class:`AddressGuard`, the host check of :meth:`check` still applies).
+        resolver: Resolves result hosts for the guard (tests).
     """
 
-    def __init__(self, results: ResultsSettings, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        results: ResultsSettings,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        resolver: Resolver = system_resolver,
+    ):
         self._allowed = results.allowed_hosts
         self._max_bytes = results.max_bytes
         self._http = httpx.Client(
@@ -95,30 +105,32 @@ class ResultFetcher:
             follow_redirects=False,
             trust_env=False,
             transport=transport
-            or httpx.HTTPTransport(
-                limits=httpx.Limits(max_connections=MAX_CONNECTIONS), trust_env=False
-            ),
+            or GuardedTransport(AddressGuard(self._allowed, resolver), MAX_CONNECTIONS),
         )
 
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
 
-    def check(self, index: int, url: str) -> None:
-        """Refuse a URL wanqueue must not fetch.
+    def check(self, index: int, url: str) -> httpx.URL:
+        """Refuse a URL wanqueue must not fetch; the URL as httpx parsed it (and sends it).
+
+        Whether the host's addresses are public is checked when connecting (names can only
+        be judged by what they resolve to then).
 
         Raises:
-            ResultRefused: Not http(s), or its host is not allowed.
+            ResultRefused: Not a URL, not http(s), or its host is not allowed.
         """
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ResultRefused(index, "NotHttp", f"not an http(s) URL: {shown(url)}")
         try:
-            parts.port  # noqa: B018 (read for its check: a port that is not a number raises)
-        except ValueError as exc:
-            raise ResultRefused(index, "InvalidURL", f"bad port: {shown(url)}") from exc
-        if not host_allowed(parts.hostname, self._allowed):
-            raise ResultRefused(index, "HostNotAllowed", f"{parts.hostname} is not allowed")
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ResultRefused(index, "InvalidURL", f"{exc}: {shown(url)}") from exc
+        host = parsed.raw_host.decode("ascii")
+        if parsed.scheme not in ("http", "https") or not host:
+            raise ResultRefused(index, "NotHttp", f"not an http(s) URL: {shown(url)}")
+        if not host_allowed(host, self._allowed):
+            raise ResultRefused(index, "HostNotAllowed", f"{host} is not allowed")
+        return parsed
 
     def fetch(self, index: int, url: str, sink: IO[bytes]) -> tuple[int, str]:
         """Download one result into ``sink``.
@@ -127,15 +139,16 @@ class ResultFetcher:
             ``(size in bytes, sha256 hex)``.
 
         Raises:
-            ResultRefused: The URL is not allowed, redirects, or is larger than the cap.
+            ResultRefused: The URL is not allowed (its host, or an address it resolves to),
+                redirects, or is larger than the cap.
             ResultExpired: The host says the image is gone (403, 404, 410).
             UpstreamUnavailable: The download failed in a way that may pass.
         """
-        self.check(index, url)
+        parsed = self.check(index, url)
         digest = hashlib.sha256()
         size = 0
         try:
-            with self._http.stream("GET", url) as response:
+            with self._http.stream("GET", parsed) as response:
                 if response.status_code != 200:
                     raise error_for_status(index, url, response.status_code)
                 for chunk in response.iter_bytes(CHUNK_BYTES):
@@ -144,6 +157,8 @@ class ResultFetcher:
                         raise ResultRefused(index, "TooLarge", f"more than {self._max_bytes} bytes")
                     digest.update(chunk)
                     sink.write(chunk)
+        except AddressRefused as exc:
+            raise ResultRefused(index, "AddressNotAllowed", str(exc)) from exc
         except TRANSLATED_EXCEPTIONS as exc:
             raise error_for_exception(index, url, exc) from exc
         return size, digest.hexdigest()

@@ -24,7 +24,7 @@ from workers.contract.names import TASK_POST
 from workers.fetch import ResultFetcher
 from workers.intents import Intents, RedisIntents
 from workers.limits import Limits
-from workers.limits.dispatcher import Dispatcher
+from workers.limits.dispatcher import Chore, Dispatcher
 from workers.storage import ObjectStore, S3Store
 from workers.upstream import DashScopeClient, SubmitResult, TaskPage, TaskResult, TaskStatus
 
@@ -113,9 +113,13 @@ class Runtime:
         return self.upstreams[account]
 
     def start_dispatcher(self) -> None:
-        """Start this process's dispatcher (:mod:`workers.limits.dispatcher`)."""
+        """Start this process's dispatcher (:mod:`workers.limits.dispatcher`), which also
+        sweeps stuck jobs (:mod:`workers.pipeline.sweep`) every ``sweeper.interval_s``."""
         if self.dispatcher is not None:
             return
+        from workers.pipeline.sweep import Sweeper  # here: the pipeline imports this module
+
+        sweep = Chore("sweep", self.settings.sweeper.interval_s, Sweeper(self).sweep)
         names = [account.name for account in self.settings.upstream_accounts()]
         pairs = [(name, model) for name in names for model in ModelName]
 
@@ -129,6 +133,7 @@ class Runtime:
             self.store.gone,
             pairs,
             self.settings.limiter,
+            chores=[sweep],
         )
         self.dispatcher.start()
 

@@ -1,7 +1,9 @@
 """The Celery tasks: thin wrappers that hand a job id to the pipeline's plain functions.
 
 Retry policy is declared once, on :class:`PipelineTask`: a :class:`RetryableError` is retried
-with exponential backoff and jitter, up to ``pipeline.max_retries``; a task that fails for
+with exponential backoff (1, 2, 4 ... s, at most ``pipeline.retry_backoff_max_s``) and equal
+jitter (each delay drawn in its upper half: never a retry at once, so an outage is not
+hammered), up to ``pipeline.max_retries``; a task that fails for
 good (retries exhausted, or an error outside the tree) ends its job FAILED through
 ``on_failure``. Redis connection failures inside a task count as retryable
 (:mod:`workers.redis_errors`). Waiting for capacity or for a poll is not a retry: the pipeline
@@ -13,7 +15,8 @@ Acknowledging late and rejecting on a lost worker come from the app's configurat
 from __future__ import annotations
 
 import logging
-from typing import Any
+import random
+from typing import Any, Final
 
 from celery import Task
 
@@ -28,6 +31,9 @@ from workers.redis_errors import translated
 
 _log = logging.getLogger(__name__)
 
+RETRY_JITTER_FLOOR: Final = 0.5
+"""A retry waits between this share of its backoff delay and the whole of it."""
+
 
 class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
     """Base of every pipeline task: the retry policy, and the job's end when it runs out."""
@@ -35,10 +41,16 @@ class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
     autoretry_for = (RetryableError,)
     retry_backoff = True
     retry_backoff_max = max_retry_backoff_s(settings)
-    retry_jitter = True
+    retry_jitter = False  # Celery's is full jitter (0 s half the time at first): see retry()
     max_retries = settings.pipeline.max_retries
     fails_job = True
     """Whether a task that fails for good ends its job (not so for a cancel request)."""
+
+    def retry(self, *args: Any, countdown: float | None = None, **kwargs: Any) -> Any:
+        """Celery's retry, with the backoff's delay drawn in its upper half (equal jitter)."""
+        if countdown is not None:
+            countdown *= random.uniform(RETRY_JITTER_FLOOR, 1.0)
+        return super().retry(*args, countdown=countdown, **kwargs)
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
@@ -46,7 +58,7 @@ class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
         """End the job FAILED with the error's code (or ``SubmitOutcomeUnknown``).
 
         If that fails too (Redis is down), the job is left as it is, non-terminal, and said
-        so loudly: nothing else will end it until a sweeper of stuck jobs exists.
+        so loudly: the sweeper (:mod:`workers.pipeline.sweep`) drives it on or ends it later.
         """
         if not (self.fails_job and args):
             return
@@ -56,7 +68,7 @@ class PipelineTask(Task):  # type: ignore[misc]  # celery ships no types
         except Exception:
             _log.critical(
                 "job %s: task %s failed for good (%s: %s) and the job could not be ended; "
-                "it stays non-terminal",
+                "it stays non-terminal until the sweeper finds it",
                 job_id,
                 self.name,
                 type(exc).__name__,

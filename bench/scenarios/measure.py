@@ -72,6 +72,21 @@ def tree_cpu_s(pids: Iterable[int]) -> float:
     return total
 
 
+def services_cpu_s(ports: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds so far of the local services listening on these ports (name -> port):
+    the emulator, the S3 server, Redis."""
+    owners: dict[int, str] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.pid is not None:
+            for name, port in ports.items():
+                if conn.laddr and conn.laddr.port == port:
+                    owners[conn.pid] = name
+    totals = dict.fromkeys(ports, 0.0)
+    for pid, name in owners.items():
+        totals[name] += tree_cpu_s([pid])
+    return totals
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of one process."""
     return int(psutil.Process(pid).memory_info().rss)

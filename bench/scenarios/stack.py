@@ -22,13 +22,19 @@ PRIVATE_REDIS = "redis://127.0.0.1:1/0"
 
 
 @contextlib.contextmanager
-def bench_stack(emulator_config: dict[str, Any], run_dir: Path | None = None) -> Iterator[Bench]:
-    """A private Redis, moto's S3 and the emulator (no workers, no Flower)."""
+def bench_stack(
+    emulator_config: dict[str, Any],
+    run_dir: Path | None = None,
+    *,
+    redis_url: str = PRIVATE_REDIS,
+) -> Iterator[Bench]:
+    """A private Redis (or the one answering at ``redis_url``), moto's S3 and the emulator
+    (no workers, no Flower)."""
     with contextlib.ExitStack() as stack:
         if run_dir is None:
             run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wanqb-")))
         base = Settings(
-            redis_url=SecretStr(PRIVATE_REDIS),
+            redis_url=SecretStr(redis_url),
             pipeline=PipelineSettings(soft_shutdown_timeout_s=0.0),
         )
         local = stack.enter_context(

@@ -99,9 +99,17 @@ def run(
         store = JobStore(redis_client(settings), settings.key_prefix)
         ids = report.job_ids
         deadline = time.monotonic() + deadline_s
+        open_ids, extra_seen = list(ids), 0
         while time.monotonic() < deadline:
-            states = store.states([*ids, *extra_ids])
-            if all(state in TERMINAL_STATES for state in states):
+            # Only the jobs not seen terminal yet are read again: the probe's own load on
+            # Redis and on this machine's two cores stays small against the pipeline's.
+            open_ids.extend(extra_ids[extra_seen:])
+            extra_seen = len(extra_ids)
+            states = store.states(open_ids)
+            open_ids = [
+                i for i, s in zip(open_ids, states, strict=True) if s not in TERMINAL_STATES
+            ]
+            if not open_ids:
                 break
             time.sleep(WAIT_PROBE_S)
         cpu_s = tree_cpu_s(p.pid for p in (pool[i] for i in range(len(pool))) if p.pid)

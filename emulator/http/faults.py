@@ -11,15 +11,22 @@ and is billed, the client never hears of it.
 Dropping a connection needs the socket: emulator.http.server puts the asyncio transport into
 the ASGI scope, and the fault aborts it (the client sees the connection close with no answer).
 Outage windows answer 503 to every call of their groups.
+
+A delay strikes once the request has arrived: its body is read (and kept for the handler)
+before the delay, so a client that gives up during the delay leaves the work done, as a slow
+server that has the request does. On submit, a delay longer than the client's read timeout is
+the ambiguous submit of a slow upstream: the task is created and billed after the client has
+gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from emulator.config.faults import FaultRates, Faults, Group
@@ -86,6 +93,8 @@ async def with_faults(
     planner = emulator.planner
     if planner.chance(rates.delay_rate):
         emulator.stats.fault(group, DELAY)
+        with contextlib.suppress(ClientDisconnect):  # the handler meets it again
+            await request.body()  # kept by the request: processed even if the client leaves
         await asyncio.sleep(rates.delay_s)
     kind = _draw(rates, planner)
     if kind is not None:

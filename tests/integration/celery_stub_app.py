@@ -15,6 +15,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from adapters import broker
 from config.celery import celery_config
 from config.settings import load_settings
 from workers.contract.names import QUEUE_SUBMIT
@@ -22,6 +23,7 @@ from workers.contract.names import QUEUE_SUBMIT
 TASK_MARK = "stub.mark"
 
 settings = load_settings()
+broker.install()  # as workers.app does
 app = Celery("celery_stub_app")
 app.conf.update(celery_config(settings, {TASK_MARK: QUEUE_SUBMIT}))
 

@@ -13,8 +13,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import redis
 from celery import Celery
 from pydantic import SecretStr
 
@@ -208,3 +211,62 @@ def check_stored(records: Sequence[JobRecord], s3: Any, bucket: str) -> None:
 def unique(label: str) -> str:
     """A unique, recognisable secret for one test run."""
     return f"{label}-{uuid.uuid4().hex}"
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret ``settings`` hold: API keys, the S3 secret key, Redis's password (from the
+    URL, as given and decoded) and Flower's password."""
+    accounts = settings.upstream_accounts()
+    found = [key.get_secret_value() for account in accounts for key in account.api_keys]
+    if settings.s3.secret_access_key is not None:
+        found.append(settings.s3.secret_access_key.get_secret_value())
+    password = urlsplit(settings.redis_url.get_secret_value()).password
+    if password:
+        found += [password, unquote(password)]
+    if settings.flower.password is not None:
+        found.append(settings.flower.password.get_secret_value())
+    return [secret for secret in dict.fromkeys(found) if secret]
+
+
+def assert_no_secret_in_redis(client: redis.Redis, secrets: Sequence[str]) -> list[bytes]:
+    """Every key of the client's database, after checking that no key name or value (job
+    records, limiter keys, kombu's queues, unacknowledged and scheduled messages) holds one
+    of ``secrets``."""
+    wanted = [secret.encode() for secret in secrets]
+    keys = list(client.scan_iter(count=1000))
+    for key in keys:
+        for blob in _redis_values(client, key):
+            for secret in wanted:
+                assert secret not in blob, key
+    return keys
+
+
+def _redis_values(client: redis.Redis, key: bytes) -> list[bytes]:
+    """Every byte string stored under a key (its name included), whatever its type."""
+    kind = client.type(key)
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    out = [key]
+    if kind == "string":
+        out.append(client.get(key) or b"")
+    elif kind == "hash":
+        for field, value in client.hgetall(key).items():
+            out += [field, value]
+    elif kind == "list":
+        out += client.lrange(key, 0, -1)
+    elif kind == "set":
+        out += list(client.smembers(key))
+    elif kind == "zset":
+        out += [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
+    return [item if isinstance(item, bytes) else str(item).encode() for item in out]
+
+
+def assert_no_secret_in_files(paths: Iterable[Path], secrets: Sequence[str]) -> int:
+    """Check that no file of ``paths`` (worker and Flower logs) holds one of ``secrets``;
+    their total size in bytes (a check of empty logs would prove nothing)."""
+    total = 0
+    for path in paths:
+        text = path.read_bytes()
+        total += len(text)
+        for secret in secrets:
+            assert secret.encode() not in text, f"{path.name} holds a secret"
+    return total

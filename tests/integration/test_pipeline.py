@@ -9,6 +9,8 @@
   through the task list, never resubmitted.
 * After a run, no API key or S3 secret is anywhere in Redis, nor on any page or API answer
   of Flower (started for real, behind basic auth), which does list the run's tasks.
+* After a run that fails in many ways (a revoked key, an object store that does not answer,
+  503s on submit), no secret is in the workers' log files or in Redis either.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ from kombu.transport.redis import Channel as RedisChannel
 from PIL import Image
 from pydantic import SecretStr
 
-from config import FlowerSettings, Settings
+from config import AccountSettings, FlowerSettings, ModelLimits, Settings
 from config.celery import celery_config
 from devstack.flower import FlowerProcess
 from devstack.procs import free_port
@@ -39,12 +40,16 @@ from devstack.s3 import S3Handle
 from devstack.workers import WorkerPool, WorkerSpec
 from tests.integration.emulator_harness import RunningEmulator, wait_for
 from tests.integration.pipeline_harness import (
+    MAX_IN_FLIGHT,
     MODELS,
+    assert_no_secret_in_files,
+    assert_no_secret_in_redis,
     check_stored,
     emulator_config,
     enqueue,
     make_jobs,
     producer_app,
+    secrets_of,
     stack_settings,
     submits_accepted,
     unique,
@@ -59,6 +64,7 @@ pytestmark = pytest.mark.integration
 StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
 WORKER_THREADS = 6
 RECOVERY_BOUND_S = 120.0
+REVOKED_MODEL = "wan2.6-image"
 
 
 @dataclass
@@ -98,7 +104,8 @@ def start_stack(
     pools: list[WorkerPool] = []
     clients: list[redis.Redis] = []
 
-    def start(**emulator_extra: Any) -> Stack:
+    def start(tune: Callable[[Settings], Settings] | None = None, **emulator_extra: Any) -> Stack:
+        """``tune``: changes the workers' settings (the emulator's are ``emulator_extra``)."""
         api_key = unique("sk-pipeline")
         s3_secret = unique("s3-secret")
         emulator = start_emulator(emulator_config(api_key, **emulator_extra))
@@ -115,6 +122,8 @@ def start_stack(
             s3_secret=s3_secret,
             bucket=bucket,
         )
+        if tune is not None:
+            settings = tune(settings)
         specs = [WorkerSpec(f"w{i}", concurrency=WORKER_THREADS) for i in (1, 2)]
         pool = WorkerPool(settings, specs, tmp_path / "workers", cwd=Path.cwd())
         pools.append(pool)
@@ -251,46 +260,70 @@ def test_no_secret_reaches_redis(start_stack: Callable[..., Stack], redis_url: s
     """Scan every key of the database (job records, limiter keys, kombu's queues, unacked
     messages and bindings), mid-run and after it, for the API key and the S3 secret."""
     stack = start_stack()
-    secrets = [stack.api_key.encode(), stack.s3_secret.encode()]
+    secrets = [stack.api_key, stack.s3_secret]
     client = redis.Redis.from_url(redis_url)
     try:
         ids = stack.run(40, "bsecret")
-        mid_run = _scan(client, secrets)
+        mid_run = assert_no_secret_in_redis(client, secrets)
         assert any(key.endswith(b"unacked") or key.endswith(b"submit") for key in mid_run)
         wait_terminal(stack.store, ids, timeout_s=40)
-        after = _scan(client, secrets)
+        after = assert_no_secret_in_redis(client, secrets)
         assert any(b":job:" in key for key in after)
     finally:
         client.close()
 
 
-def _scan(client: redis.Redis, secrets: list[bytes]) -> list[bytes]:
-    """Every key of the database, after checking that none holds a secret."""
-    keys = list(client.scan_iter(count=1000))
-    for key in keys:
-        for blob in _values(client, key):
-            for secret in secrets:
-                assert secret not in blob, key
-    return keys
+def test_no_secret_reaches_the_logs_of_a_failing_run(start_stack: Callable[..., Stack]) -> None:
+    """A run where things go wrong as they do in production: one account's key was revoked
+    (401 InvalidApiKey for its model), the object store does not answer (every store is
+    retried, then fails with Celery's traceback of the botocore error), and a third of the
+    submits meet a 503 and are tried again. The workers' log files, which hold every failure,
+    retry and traceback, and every key of Redis hold no secret: neither API key, the S3
+    secret key, Redis's password (when the test Redis has one) or Flower's password (which
+    the workers' environment carries too)."""
+    revoked_key = unique("sk-revoked")
+    flower_password = unique("flower")
 
+    def tune(settings: Settings) -> Settings:
+        upstream = settings.upstream
+        assert upstream.api_key is not None
+        limits = {"*": ModelLimits(submit_rps=30.0, max_in_flight=MAX_IN_FLIGHT)}
+        shared: dict[str, Any] = {"base_url": upstream.base_url, "query_rps": 300.0}
+        accounts = (
+            AccountSettings(
+                name="default",
+                api_keys=(upstream.api_key,),
+                models=tuple(model for model in MODELS if model != REVOKED_MODEL),
+                limits=limits,
+                **shared,
+            ),
+            AccountSettings(
+                name="revoked",
+                api_keys=(SecretStr(revoked_key),),
+                models=(REVOKED_MODEL,),
+                limits=limits,
+                **shared,
+            ),
+        )
+        down = settings.s3.model_copy(update={"endpoint_url": f"http://127.0.0.1:{free_port()}"})
+        flower = FlowerSettings(password=SecretStr(flower_password))
+        return settings.model_copy(update={"accounts": accounts, "s3": down, "flower": flower})
 
-def _values(client: redis.Redis, key: bytes) -> list[bytes]:
-    """Every byte string stored under a key (its name included), whatever its type."""
-    kind = client.type(key)
-    kind = kind.decode() if isinstance(kind, bytes) else kind
-    out = [key]
-    if kind == "string":
-        out.append(client.get(key) or b"")
-    elif kind == "hash":
-        for field, value in client.hgetall(key).items():
-            out += [field, value]
-    elif kind == "list":
-        out += client.lrange(key, 0, -1)
-    elif kind == "set":
-        out += list(client.smembers(key))
-    elif kind == "zset":
-        out += [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
-    return [item if isinstance(item, bytes) else str(item).encode() for item in out]
+    stack = start_stack(tune, faults={"submit": {"error_503_rate": 0.3}})
+    secrets = secrets_of(stack.settings)
+    assert {stack.api_key, revoked_key, stack.s3_secret, flower_password} <= set(secrets)
+    ids = stack.run(16, "bfailing")
+    records = wait_terminal(stack.store, ids, timeout_s=90)
+    codes = Counter(record.error_code for record in records)
+    assert codes["InvalidApiKey"] >= 1 and codes["StorageUnavailable"] >= 1, codes
+    assert stack.emulator.stats()["faults"]["submit"]["error_503"] >= 1
+    logs = [worker.log_path for worker in stack.workers.workers]
+    text = "\n".join(path.read_text(errors="replace") for path in logs)
+    shown = ("InvalidApiKey", "ServiceUnavailable", "EndpointConnectionError", "Retry in")
+    for logged in (*shown, "Traceback"):
+        assert logged in text, f"the workers' logs do not show {logged}: nothing was scanned"
+    assert_no_secret_in_files(logs, secrets)
+    assert_no_secret_in_redis(stack.redis, secrets)
 
 
 # Flower's pages and API answers that are not about one task or one worker.
@@ -317,16 +350,13 @@ def test_no_secret_reaches_flower(
 ) -> None:
     """Flower, started for real behind basic auth, watches a small run in which every first
     result download is refused (503) and the store retried, so that exceptions are on its
-    pages too. None of its
-    pages or API answers holds the API key, the S3 secret or Redis's password, and it does
-    list the run: submits and stores of a job id, polls of a job id and token."""
+    pages too. None of its pages or API answers, nor its log, holds the API key, the S3
+    secret, Redis's password or its own, and it does list the run: submits and stores of a
+    job id, polls of a job id and token."""
     stack = start_stack(faults={"results": {"error_503_rate": 1.0}})
-    secrets = [stack.api_key, stack.s3_secret]
-    redis_password = urlsplit(redis_url).password
-    if redis_password:
-        secrets.append(unquote(redis_password))
     auth = FlowerSettings(user="ops", password=SecretStr(unique("flower")))
     settings = stack.settings.model_copy(update={"flower": auth})
+    secrets = secrets_of(settings)  # the API key, the S3 secret, Redis's and Flower's passwords
     flower = FlowerProcess(settings, tmp_path / "flower.log", port=free_port(), cwd=Path.cwd())
     with flower, httpx.Client(base_url=flower.url, auth=flower.auth, timeout=10.0) as http:
         # Flower answers before its event receiver listens: a worker's heartbeat in its
@@ -350,6 +380,7 @@ def test_no_secret_reaches_flower(
             assert response.status_code == 200, (path, response.status_code)
             for secret in secrets:
                 assert secret not in response.text, path
+    assert_no_secret_in_files([flower.log_path], secrets)
 
 
 def _retried(http: httpx.Client) -> bool:

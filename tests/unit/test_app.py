@@ -8,6 +8,7 @@ from typing import Any
 import kombu.exceptions
 import pytest
 import redis
+from celery import Task
 
 from tests.unit.pipeline_fakes import admit, make_runtime, new_job
 from workers import app as app_module
@@ -33,7 +34,7 @@ def test_the_retry_policy_is_declared_once_on_the_base_task() -> None:
     for task in (tasks.submit_task, tasks.poll_task, tasks.store_task):
         assert isinstance(task, tasks.PipelineTask)
         assert task.autoretry_for == (RetryableError,)
-        assert task.retry_backoff and task.retry_jitter
+        assert task.retry_backoff and not task.retry_jitter  # equal jitter: PipelineTask.retry
         assert task.max_retries == app_module.settings.pipeline.max_retries
         assert task.fails_job
     assert not tasks.cancel_task.fails_job
@@ -187,3 +188,28 @@ def test_signed_urls_stay_out_of_worker_logs() -> None:
         logging.getLogger(name).getEffectiveLevel() == logging.WARNING
         for name in app_module.QUIET_LOGGERS
     )
+
+
+def test_the_worker_app_connects_through_the_restart_safe_redis_transport() -> None:
+    import adapters.broker
+    from workers.app import app
+
+    with app.connection_for_write() as connection:
+        assert type(connection.transport) is adapters.broker.Transport
+        assert connection.as_uri().startswith("redis://")  # what Flower reads stays a URL
+
+
+def test_a_retry_waits_at_least_half_its_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Celery's full jitter may retry at once (an outage hammered); the base task's may not."""
+    asked: list[float | None] = []
+
+    def celery_retry(
+        self: object, *args: object, countdown: float | None = None, **_: object
+    ) -> None:
+        asked.append(countdown)
+
+    monkeypatch.setattr(Task, "retry", celery_retry)
+    for _ in range(200):
+        tasks.store_task.retry(countdown=4)
+    assert all(c is not None and 2.0 <= c <= 4.0 for c in asked)
+    assert max(c for c in asked if c is not None) - min(c for c in asked if c is not None) > 1.0

@@ -236,6 +236,43 @@ def test_poll_token_swap_leaves_one_chain(store: JobStore) -> None:
     assert store.swap_poll_token(record.job_id, stored.poll_token, "c")
 
 
+# --- the live index ---------------------------------------------------------------------
+
+
+def test_the_live_index_follows_each_change_of_state(store: JobStore) -> None:
+    record, _ = store.create(job(custom_id="live-1"))
+    assert store.live.score_s(record.job_id) == pytest.approx(record.created_at, abs=0.001)
+    assert store.create(job(custom_id="live-1"))[1] is False
+    assert store.live.size() == 1
+    assert store.begin_submit(record.job_id, "acct")
+    submitting = store.get(record.job_id)
+    assert submitting is not None
+    entered = submitting.timestamps[JobState.SUBMITTING]
+    assert store.live.score_s(record.job_id) == pytest.approx(entered, abs=0.001)
+    assert store.attach_task(record.job_id, "t-live", None)
+    pending = store.get(record.job_id)
+    moved = store.live.score_s(record.job_id)
+    assert pending is not None and moved is not None
+    assert moved == pytest.approx(pending.timestamps[JobState.PENDING], abs=0.001)
+    # the hot path changes fields only: the index is left alone
+    assert store.swap_poll_token(record.job_id, None, "tok")
+    assert store.update(record.job_id, polls=7)
+    assert store.transition(record.job_id, JobState.PENDING, request_id="r")  # same state
+    assert store.live.score_s(record.job_id) == moved
+    assert store.transition(record.job_id, JobState.SUCCEEDED)
+    assert store.live.score_s(record.job_id) is None and store.live.size() == 0
+
+
+def test_every_created_job_is_live_until_it_ends(store: JobStore) -> None:
+    created = store.create_many(job(batch="many-live") for _ in range(600))
+    assert store.live.size() == 600
+    ended = [job_id for job_id, _ in created[:250]]
+    for job_id in ended:
+        assert store.transition(job_id, JobState.CANCELED)
+    assert store.live.size() == 350
+    assert all(store.live.score_s(job_id) is None for job_id in ended)
+
+
 def test_batches_forget_expired_batches(
     store: JobStore, redis_client: redis.Redis, redis_prefix: str
 ) -> None:

@@ -88,6 +88,18 @@ def test_a_job_parks_once(redis_client: redis.Redis, redis_prefix: str) -> None:
     assert [a.job_id for a in admit_all(gate, 2, now)] == ["j1", "j2"]
 
 
+def test_placed_tells_waiting_or_admitted_jobs_from_lost_ones(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    gate = admission(redis_client, redis_prefix)
+    park_all(gate, ["admitted", "waiting"])
+    admit_all(gate, 1, redis_now_ms(redis_client))
+    assert gate.placed(["waiting", "admitted", "lost"]) == [True, True, False]
+    gate.started("admitted")  # its submit began: no longer placed
+    assert gate.placed(["admitted"]) == [False]
+    assert gate.placed([]) == []
+
+
 def test_the_rate_bounds_admissions_and_says_how_long_to_wait(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:

@@ -20,8 +20,9 @@ from tests.unit.limits_fakes import (
     redis_now_ms,
 )
 from workers.contract import EditRequest, JobRecord, JobState, JobStore
+from workers.errors import RedisUnavailable
 from workers.limits import Leases
-from workers.limits.dispatcher import ROUND_MAX, Dispatcher
+from workers.limits.dispatcher import ROUND_MAX, Chore, Dispatcher
 
 DEADLINE_S = 5.0
 
@@ -188,3 +189,36 @@ def test_the_thread_survives_a_failing_round(
     assert "dispatcher round failed" in caplog.text
     gate.started("next")  # its submit ran; the unlucky one's never will
     assert gate.stale(0.0) == [("unlucky", "acct")]  # left for the chores to send again
+
+
+def test_further_chores_run_first_then_at_their_intervals(
+    redis_client: redis.Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [100.0]
+    runs: list[str] = []
+
+    def failing() -> None:
+        runs.append("failing")
+        raise RedisUnavailable("sweep", "down")
+
+    settings = limiter()
+    chores = Dispatcher(
+        admission(redis_client, redis_prefix, settings=settings),
+        Leases(redis_client, redis_prefix, 3600),
+        Sent(),
+        never_gone,
+        [("acct", MODEL)],
+        settings,
+        clock=lambda: now[0],
+        chores=[Chore("failing", 5.0, failing), Chore("sweep", 10.0, lambda: runs.append("sweep"))],
+    )
+    chores.run_due_chores()
+    assert runs == ["failing", "sweep"]  # one failing does not keep the others from running
+    assert "dispatcher chore failing" in caplog.text
+    now[0] += 6.0
+    chores.run_due_chores()
+    chores.run_due_chores()
+    assert runs == ["failing", "sweep", "failing"]
+    now[0] += 4.0
+    chores.run_due_chores()
+    assert runs == ["failing", "sweep", "failing", "sweep"]

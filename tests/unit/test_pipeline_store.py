@@ -7,11 +7,13 @@ import hashlib
 import pytest
 import redis
 
-from tests.unit.pipeline_fakes import make_runtime, new_job
+from tests.unit.pipeline_fakes import FakeUpstream, make_runtime, new_job, task_result
 from workers.contract import JobRecord, JobState
+from workers.contract.names import TASK_STORE
 from workers.errors import ResultExpired, StorageRejected, StorageUnavailable
 from workers.pipeline.store import result_key, store
 from workers.runtime import Runtime
+from workers.upstream import TaskResult, TaskStatus
 
 URLS = ("https://oss/0.png?sig=a", "https://oss/1.png?sig=b")
 DATA = {URLS[0]: b"\x89PNG first", URLS[1]: b"\x89PNG second"}
@@ -22,6 +24,16 @@ def rt(redis_client: redis.Redis, redis_prefix: str) -> Runtime:
     runtime = make_runtime(redis_client, redis_prefix)
     runtime.fetcher.files.update(DATA)
     return runtime
+
+
+def upstream(rt: Runtime) -> FakeUpstream:
+    fake = rt.upstream_for(None)
+    assert isinstance(fake, FakeUpstream)
+    return fake
+
+
+def succeeded(urls: tuple[str, ...]) -> TaskResult:
+    return task_result(TaskStatus.SUCCEEDED, image_urls=urls)
 
 
 def storing_job(rt: Runtime) -> JobRecord:
@@ -89,6 +101,8 @@ def test_permanent_failures_end_the_job(rt: Runtime, error: Exception, code: str
     job = storing_job(rt)
     if isinstance(error, ResultExpired):
         rt.fetcher.files[URLS[0]] = error
+        # the task, looked up again, still gives the same (expired) URLs
+        upstream(rt).fetches.append(succeeded(URLS))
     else:
         rt.objects.failures.append(error)
     store(rt, job.job_id)
@@ -101,3 +115,22 @@ def test_only_storing_jobs_are_stored(rt: Runtime) -> None:
     store(rt, job.job_id)
     store(rt, "0" * 32)
     assert rt.fetcher.fetched == []
+
+
+def test_expired_urls_are_looked_up_again_on_the_task(rt: Runtime) -> None:
+    job = storing_job(rt)
+    rt.fetcher.files[URLS[0]] = ResultExpired(0, "403")
+    fresh = ("https://oss/0.png?sig=new", "https://oss/1.png?sig=new")
+    rt.fetcher.files.update({fresh[0]: DATA[URLS[0]], fresh[1]: DATA[URLS[1]]})
+    upstream(rt).fetches.append(succeeded(fresh))
+
+    store(rt, job.job_id)
+
+    renewed = rt.store.get(job.job_id)
+    assert renewed is not None and renewed.state is JobState.STORING
+    assert renewed.result_urls == fresh
+    assert upstream(rt).calls == [("fetch", job.task_id)]
+    assert rt.scheduler.of(TASK_STORE) == [((job.job_id,), 5.0)]  # type: ignore[attr-defined]
+    store(rt, job.job_id)  # the store sent again
+    done = rt.store.get(job.job_id)
+    assert done is not None and done.state is JobState.SUCCEEDED and len(done.object_keys) == 2

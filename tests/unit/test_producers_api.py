@@ -353,3 +353,41 @@ def test_celery_sender_reaches_the_submit_list_by_name(
     finally:
         sender.close()
     assert [args_of(m) for m in messages(redis_client, redis_prefix)] == [["a" * 32]]
+
+
+# --- retrying failed jobs -----------------------------------------------------------------
+
+
+def test_retry_failed_submits_each_failed_job_again_once(
+    queue: WanQueue, redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    jobs = [
+        queue.submit(job(i), custom_id=f"f{i}", batch="retry", tenant="shop-a", priority=p)
+        for i, p in enumerate(("bulk", "interactive", "bulk", "bulk", "bulk"))
+    ]
+    store = queue.store
+    failed, expired, ambiguous, canceled, done = jobs
+    store.transition(failed.job_id, JobState.FAILED, error_code="InternalError")
+    store.transition(expired.job_id, JobState.EXPIRED)
+    store.transition(ambiguous.job_id, JobState.FAILED, error_code="SubmitOutcomeUnknown")
+    store.transition(canceled.job_id, JobState.CANCELED)
+    store.transition(done.job_id, JobState.SUCCEEDED)
+
+    first = queue.retry_failed("retry")
+    again = queue.retry_failed("retry")
+
+    assert first.created == 2 and not first.refused and not first.unsent
+    assert again.created == 0 and again.existing == 2  # one retry per failed job
+    retries = {r.custom_id: r for r in queue.records("retry") if r.custom_id.startswith("retry-")}
+    assert set(retries) == {f"retry-{failed.job_id}", f"retry-{expired.job_id}"}
+    retried = retries[f"retry-{expired.job_id}"]
+    assert retried.state is JobState.QUEUED and retried.request == expired.request
+    assert (retried.tenant, retried.priority.value) == ("shop-a", "interactive")
+    bulk_retry = retries[f"retry-{failed.job_id}"]
+    assert parked(redis_client, redis_prefix, "shop-a")[-1] == bulk_retry.job_id
+    kept = store.get(failed.job_id)
+    assert kept is not None and kept.state is JobState.FAILED  # the failed record stays
+
+    named = queue.retry_failed("retry", codes=["SubmitOutcomeUnknown"])
+    assert named.created == 1
+    assert queue.get_by_custom_id(f"retry-{ambiguous.job_id}") is not None

@@ -249,3 +249,25 @@ def test_one_flower_launcher_and_its_refusal_is_in_the_error_tree() -> None:
     assert type(refused)(*refused.args).message == refused.message  # survives the queue
     with pytest.raises(FlowerRefused, match="WANQ_FLOWER__PASSWORD"):
         flower_module.basic_auth(Settings())
+
+
+def test_retry_submits_the_failed_jobs_of_a_batch_again(
+    settings: Settings, queue: WanQueue, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = {"model": "wan2.7-image", "prompt": "a", "images": [URL]}
+    failed = queue.submit(request, batch="r", custom_id="sku-1")
+    ambiguous = queue.submit(request, batch="r", custom_id="sku-2")
+    queue.store.transition(failed.job_id, JobState.FAILED, error_code="StorageUnavailable")
+    queue.store.transition(ambiguous.job_id, JobState.FAILED, error_code="SubmitOutcomeUnknown")
+
+    assert main(["retry", "--batch", "r"], settings=settings) == EXIT_OK
+    assert "1 job(s) enqueued" in capsys.readouterr().err
+    retried = queue.get_by_custom_id(f"retry-{failed.job_id}")
+    assert retried is not None and retried.state is JobState.QUEUED
+    assert queue.get_by_custom_id(f"retry-{ambiguous.job_id}") is None
+
+    argv = ["retry", "--batch", "r", "--code", "SubmitOutcomeUnknown"]
+    assert main(argv, settings=settings) == EXIT_OK
+    assert "1 job(s) enqueued, 0 already submitted" in capsys.readouterr().err
+    assert main(["retry", "--batch", "r", "--code", "SubmitOutcomeUnknown"], settings=settings) == 0
+    assert "0 job(s) enqueued, 1 already submitted" in capsys.readouterr().err

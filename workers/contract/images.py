@@ -64,7 +64,7 @@ def source_size(source: str, field: str = "image") -> int | None:
         path = local_path_of(source)
         try:
             return os.stat(path).st_size
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot encode
             raise InputInvalid(field, _unreadable(exc), short_repr(source)) from exc
     return None
 
@@ -104,7 +104,7 @@ def _read(source: str, field: str, limit_bytes: int) -> bytes:
     try:
         with open(local_path_of(source), "rb") as file:
             data = file.read(limit_bytes + 1)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise InputInvalid(field, _unreadable(exc), short_repr(source)) from exc
     if len(data) > limit_bytes:
         rule = f"image files must be at most {limit_bytes} bytes (the producer's fetch limit)"
@@ -129,6 +129,11 @@ def _decode(data: bytes, field: str) -> ImageFacts:
                     if facts.format in ("JPEG", "MPO"):
                         image.draft("RGB", (facts.width // 8, facts.height // 8))
                     image.load()
+            if facts.format == "PNG":
+                # load() stops after the pixels, so a PNG cut short of its IEND chunk passes;
+                # verify() walks every chunk to IEND and checks their CRCs (the emulator does too).
+                with Image.open(io.BytesIO(data)) as again:
+                    again.verify()
     except Image.DecompressionBombError as exc:
         rule = f"image width and height must be at most {MAX_IMAGE_SIDE} pixels"
         raise InputInvalid(field, rule, "too many pixels to decode") from exc
@@ -140,7 +145,8 @@ def _decode(data: bytes, field: str) -> ImageFacts:
     return facts
 
 
-def _unreadable(exc: OSError) -> str:
+def _unreadable(exc: OSError | ValueError) -> str:
     if isinstance(exc, FileNotFoundError):
         return "the local image file does not exist"
-    return f"the local image file cannot be read ({exc.strerror or type(exc).__name__})"
+    reason = exc.strerror if isinstance(exc, OSError) else None
+    return f"the local image file cannot be read ({reason or type(exc).__name__})"

@@ -24,7 +24,8 @@ from workers.contract.states import JobState
 CREATE_SCRIPT: Final = """-- Create job records, each unless its custom id already names a live job.
 -- ARGV[1] key prefix, ARGV[2] JSON list of {id, batch, at (created_at), custom (or absent),
 --   fields: {hash field: value}}. Keys, from the prefix (one Redis, not a cluster):
---   job:{id} (hash), batch:{batch} (zset), batches (zset), custom:{custom id}.
+--   job:{id} (hash), batch:{batch} (zset), batches (zset), custom:{custom id},
+--   live (zset: job id -> ms of its last state change, here its creation).
 -- Returns id, created (1|0), id, created, ... in order (the existing job's id when the
 -- custom id or the job id is taken).
 local P = ARGV[1]
@@ -53,6 +54,7 @@ for _, r in ipairs(cjson.decode(ARGV[2])) do
     redis.call('ZADD', batch_key, 'NX', r.at, r.id)
     redis.call('PERSIST', batch_key)
     redis.call('ZADD', P .. 'batches', 'GT', r.at, r.batch)
+    redis.call('ZADD', P .. 'live', tonumber(r.at) * 1000, r.id)
   end
   out[#out + 1] = id
   out[#out + 1] = created
@@ -67,8 +69,11 @@ CHANGE_SCRIPT: Final = """-- Change a job record: move its state forward (never 
 -- ARGV[1] JSON: {to: state|false, expect: [states], match: {field: value|false},
 --   set: {field: value}, del: [fields], stamp: [fields set to now], incr: {field: n},
 --   terminal_ok: bool, ranks: {state: rank}, terminal_rank, ttl (s), prefix}
--- A terminal move also expires {prefix}custom:{custom_id} and refreshes the batch's expiry
--- and its score in {prefix}batches (keys named by the record: one Redis, not a cluster).
+-- A terminal move also expires {prefix}custom:{custom_id}, refreshes the batch's expiry
+-- and its score in {prefix}batches, and takes the job out of {prefix}live; any other move
+-- to a new state scores the job in {prefix}live with the time (ms). Field changes alone
+-- (a poll's token swap) leave {prefix}live alone. (Keys named by the record and the
+-- prefix: one Redis, not a cluster.)
 -- Returns 1 when applied, 0 when refused, -1 when there is no such job.
 local job = KEYS[1]
 local o = cjson.decode(ARGV[1])
@@ -101,12 +106,16 @@ redis.call('HSET', job, unpack(args))
 for _, field in ipairs(o.del) do redis.call('HDEL', job, field) end
 for field, n in pairs(o.incr) do redis.call('HINCRBY', job, field, n) end
 if to and to ~= cur and o.ranks[to] >= o.terminal_rank then
+  redis.call('ZREM', o.prefix .. 'live', redis.call('HGET', job, 'job_id'))
   redis.call('EXPIRE', job, o.ttl)
   local custom = redis.call('HGET', job, 'custom_id')
   if custom then redis.call('EXPIRE', o.prefix .. 'custom:' .. custom, o.ttl) end
   local batch = redis.call('HGET', job, 'batch')
   redis.call('EXPIRE', o.prefix .. 'batch:' .. batch, o.ttl)
   redis.call('ZADD', o.prefix .. 'batches', 'GT', t[1], batch)
+elseif to and to ~= cur then
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', o.prefix .. 'live', ms, redis.call('HGET', job, 'job_id'))
 end
 return 1
 """

@@ -18,6 +18,7 @@ from redis import Redis
 
 from config import PipelineSettings
 from workers.contract.jobscripts import CHANGE_SCRIPT, CREATE_SCRIPT, change_args, create_args
+from workers.contract.live import LiveIndex
 from workers.contract.records import JobRecord, from_hash
 from workers.contract.redisio import text, translated
 from workers.contract.states import TERMINAL_STATES, JobState
@@ -45,6 +46,11 @@ class JobStore:
     * ``{prefix}batch:{batch}``: sorted set of job ids scored by creation time; expires
       ``job_ttl_s`` after the batch's last terminal job.
     * ``{prefix}batches``: sorted set of batch names scored by their last activity.
+    * ``{prefix}live``: sorted set of the jobs not yet terminal, job id → ms of the job's last
+      change of state; kept by the create and change scripts in the same call (a terminal
+      move takes the job out; a change of fields alone leaves it), read and moved on by the
+      sweeper through :attr:`live` (:class:`~workers.contract.live.LiveIndex`, which also
+      holds the sweep's cursor and lock).
 
     The upstream-task links and the counters are :class:`TaskOwners`' keys (:attr:`tasks`);
     :meth:`claim_task`, :meth:`task_owner`, :meth:`task_owners`, :meth:`incr_stat` and
@@ -68,6 +74,8 @@ class JobStore:
         self._change = redis.register_script(CHANGE_SCRIPT)
         self.tasks = TaskOwners(redis, prefix)
         """The upstream-task links and counters, under the same prefix."""
+        self.live = LiveIndex(redis, prefix)
+        """The index of live jobs (kept by this store's scripts), under the same prefix."""
 
     # --- keys ---------------------------------------------------------------------------
 

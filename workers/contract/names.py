@@ -45,3 +45,8 @@ TASK_QUEUES: Final = MappingProxyType(
     }
 )
 """The queue of each task (Celery's ``task_routes``)."""
+
+SUBMIT_OUTCOME_UNKNOWN: Final = "SubmitOutcomeUnknown"
+"""The error code of a job whose interrupted submit could not be matched to an upstream task:
+the task may exist (and be billed), so it is never resubmitted by itself, and a retry of the
+job must be asked for by that code (:meth:`producers.api.WanQueue.retry_failed`)."""

@@ -7,6 +7,7 @@ value, so a model that embeds an edit request still gets an ordinary ``Validatio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -30,17 +31,25 @@ _TYPE_RULES: Final = {
     "dict_type": "must be a mapping of field names to values",
 }
 _BOX_RULE: Final = "a box must be 4 integers [x1, y1, x2, y2]"
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether a text holds a lone surrogate (JSON's ``"\\ud800"`` escapes make them), which
+    no UTF-8 encoder (Redis, the wire) takes."""
+    return _SURROGATE.search(text) is not None
 
 
 def short_repr(value: object) -> str:
     """Render a value for an error message: short, and never a whole base64 payload."""
-    if isinstance(value, str):
-        if value[:5].lower() == "data:":
-            head = value.partition(",")[0]
-            return f"{head[:MAX_SHOWN_CHARS]},... ({len(value)} chars)"
+    if isinstance(value, str) and value[:5].lower() == "data:":
+        head = value.partition(",")[0]
+        return f"{head[:MAX_SHOWN_CHARS]},... ({len(value)} chars)"
+    try:
         text = repr(value)
-    else:
-        text = repr(value)
+    except (ValueError, RecursionError):
+        # An int past Python's int-to-str digit limit, or nesting deeper than the stack.
+        return f"<{type(value).__name__} too large to show>"
     if len(text) > MAX_SHOWN_CHARS:
         return f"{text[: MAX_SHOWN_CHARS - 3]}... ({len(text)} chars)"
     return text
@@ -59,8 +68,16 @@ def dotted(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else part
+            name = key_name(part)
+            path += f".{name}" if path else name
     return path
+
+
+def key_name(key: object) -> str:
+    """Render a mapping key for a field path: as is when short and printable, else quoted."""
+    if isinstance(key, str) and key and len(key) <= MAX_SHOWN_CHARS and key.isprintable():
+        return key
+    return short_repr(key)
 
 
 def first_problem(exc: ValidationError, allowed_fields: Sequence[str] = ()) -> InputInvalid:
@@ -77,6 +94,12 @@ def first_problem(exc: ValidationError, allowed_fields: Sequence[str] = ()) -> I
 def _problem(error: ErrorDetails, allowed_fields: Sequence[str]) -> InputInvalid:
     loc = tuple(error["loc"])
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
+    if error["type"] == "invalid_key":
+        return InputInvalid("request", "field names must be strings", short_repr(error["input"]))
+    if error["type"] == "string_unicode" and not loc:
+        # pydantic-core cannot read a key holding a lone surrogate; it gives no location.
+        rule = "is not a field of an edit request (a name must be valid Unicode text)"
+        return InputInvalid(key_name(error["input"]), rule)
     if error["type"] == RULE_ERROR:
         prefix = dotted(loc)
         field = f"{prefix}.{ctx['field']}" if prefix else str(ctx["field"])

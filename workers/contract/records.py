@@ -215,16 +215,26 @@ def _text(name: str, plain: Any) -> str:
     return str(plain)
 
 
+_LEFT_OUT_WHEN_DEFAULT: Final = frozenset(
+    {"attempts", "submit_errors", "polls", "result_urls", "object_keys", "checksums"}
+)
+"""Counters and lists a new record leaves out while they hold their default (read back as
+the default; scripts count them up with HINCRBY). A job hash's request is longer than Redis'
+compact encoding allows, so every field costs its own entry: about 60 bytes of a queued job
+each."""
+
+
 def to_hash(record: JobRecord) -> dict[str, str]:
-    """The hash fields of a record (None values left out).
+    """The hash fields of a record (None values, and default counters and lists, left out).
 
     The record is valid already, so it is dumped once rather than each field checked again
     (``encode_field`` gives the same text for one field).
     """
     fields: dict[str, str] = {}
     for name, plain in record.model_dump(mode="json", exclude={"timestamps"}).items():
-        if plain is not None:
-            fields[name] = _text(name, plain)
+        if plain is None or (name in _LEFT_OUT_WHEN_DEFAULT and not plain):
+            continue
+        fields[name] = _text(name, plain)
     for state, at in record.timestamps.items():
         fields[f"{TIMESTAMP_PREFIX}{state.value}"] = repr(float(at))
     return fields

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Final, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -18,10 +19,33 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from workers.contract.models import ModelName, Protocol, protocol_of
-from workers.contract.problems import as_pydantic_error, first_problem
+from workers.contract.problems import as_pydantic_error, first_problem, has_lone_surrogate
 from workers.contract.rules import check_request
 from workers.contract.wire import build_body, parse_body
 from workers.errors import InputInvalid
+
+
+def _unicode(value: str) -> str:
+    if has_lone_surrogate(value):
+        raise PydanticCustomError("unicode_text", "must be valid Unicode text (no lone surrogates)")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_unicode)]
+"""A string that UTF-8 can encode."""
+
+_MODEL_NAMES: Final = frozenset(ModelName)
+_EXPECTED_MODELS: Final = (
+    ", ".join(repr(m.value) for m in list(ModelName)[:-1]) + f" or {list(ModelName)[-1].value!r}"
+)
+
+
+def _known_model(value: object) -> object:
+    # Left to pydantic, anything else reaches ModelName(value), whose message repr()s it: a
+    # deeply nested list then raises RecursionError, a huge int ValueError, not a refusal.
+    if isinstance(value, str) and value in _MODEL_NAMES:
+        return value
+    raise PydanticCustomError("enum", "Input should be {expected}", {"expected": _EXPECTED_MODELS})
 
 
 def _ordered(value: object) -> object:
@@ -35,7 +59,7 @@ Box = Annotated[tuple[StrictInt, StrictInt, StrictInt, StrictInt], BeforeValidat
 """A bounding box ``[x1, y1, x2, y2]`` in pixels of its image."""
 Boxes = Annotated[tuple[Box, ...], BeforeValidator(_ordered)]
 BboxList = Annotated[tuple[Boxes, ...], BeforeValidator(_ordered)]
-Sources = Annotated[tuple[StrictStr, ...], BeforeValidator(_ordered)]
+Sources = Annotated[tuple[Text, ...], BeforeValidator(_ordered)]
 
 
 class EditRequest(BaseModel):
@@ -67,11 +91,11 @@ class EditRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: ModelName
-    prompt: StrictStr
+    model: Annotated[ModelName, BeforeValidator(_known_model)]
+    prompt: Text
     images: Sources = ()
-    negative_prompt: StrictStr | None = None
-    size: StrictStr | None = None
+    negative_prompt: Text | None = None
+    size: Text | None = None
     n: StrictInt | None = None
     seed: StrictInt | None = None
     watermark: StrictBool | None = None

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from workers.contract.request import Box, EditRequest
 
 _PIXEL_SIZE: Final = re.compile(r"([1-9][0-9]*)\*([1-9][0-9]*)")
+_MAX_SIDE_DIGITS: Final = 9
 _FORMAT_MIMES: Final = {
     "JPEG": "image/jpeg",
     "MPO": "image/jpeg",  # Pillow's name for a JPEG carrying extra (multi-picture) frames.
@@ -74,7 +75,7 @@ def _within(bounds: Bounds, value: int, field: str, rule: str, unit: str = "") -
         span = f"exactly {bounds.low}"
     else:
         span = f"{bounds.low} to {bounds.high}"
-    raise InputInvalid(field, rule.format(range=span) + bounds.suffix(), f"{value}{unit}")
+    raise InputInvalid(field, rule.format(range=span) + bounds.suffix(), short_repr(value) + unit)
 
 
 def _check_text(spec: ModelSpec, req: EditRequest) -> None:
@@ -117,13 +118,16 @@ def _check_size(spec: ModelSpec, mode: Mode, limits: SizeLimits, size: str) -> N
         tiers = f" or one of {', '.join(mode.size.tiers)}" if mode.size.tiers else ""
         rule = f"size must be W*H with positive integers (e.g. 1280*1280){tiers}"
         raise InputInvalid("size", rule, short_repr(size))
-    width, height = int(match[1]), int(match[2])
     sides = limits.sides
+    rule = (
+        f"total pixels must be between {sides.low}*{sides.low} and {sides.high}*{sides.high}"
+        f" for {spec.name}{sides.suffix()}"
+    )
+    if max(len(match[1]), len(match[2])) > _MAX_SIDE_DIGITS:
+        # Far too large, and int() refuses strings past Python's digit limit.
+        raise InputInvalid("size", rule, short_repr(size))
+    width, height = int(match[1]), int(match[2])
     if not sides.low**2 <= width * height <= sides.high**2:
-        rule = (
-            f"total pixels must be between {sides.low}*{sides.low} and {sides.high}*{sides.high}"
-            f" for {spec.name}{sides.suffix()}"
-        )
         raise InputInvalid("size", rule, f"{size!r} = {width * height} pixels")
     if max(width, height) > spec.size_aspect_max * min(width, height):
         rule = f"size aspect ratio (long:short) must be at most {spec.size_aspect_max}:1"
@@ -146,8 +150,8 @@ def _check_optional_features(spec: ModelSpec, mode: Mode, req: EditRequest) -> N
         return
     if spec.interleave is not None and spec.interleave.max_images is not None:
         rule = f"{spec.name} accepts max_images only {spec.interleave.max_images.when}"
-        raise InputInvalid("max_images", rule, str(req.max_images))
-    raise _unsupported(spec, "max_images", str(req.max_images))
+        raise InputInvalid("max_images", rule, short_repr(req.max_images))
+    raise _unsupported(spec, "max_images", short_repr(req.max_images))
 
 
 def _check_bbox_list(spec: ModelSpec, bbox_list: Sequence[Sequence[Box]], image_count: int) -> None:
@@ -156,14 +160,21 @@ def _check_bbox_list(spec: ModelSpec, bbox_list: Sequence[Sequence[Box]], image_
     if len(bbox_list) != image_count:
         rule = f"bbox_list must have one entry per input image ({image_count} for this request)"
         raise InputInvalid("bbox_list", rule, f"{len(bbox_list)} entries")
+    side = spec.image.sides.high
     for index, boxes in enumerate(bbox_list):
         if len(boxes) > MAX_BOXES_PER_IMAGE:
             rule = f"{spec.name} accepts at most {MAX_BOXES_PER_IMAGE} boxes per image"
             raise InputInvalid(f"bbox_list[{index}]", rule, f"{len(boxes)} boxes")
         for number, (x1, y1, x2, y2) in enumerate(boxes):
+            path, shown = f"bbox_list[{index}][{number}]", short_repr([x1, y1, x2, y2])
             if not (0 <= x1 < x2 and 0 <= y1 < y2):
                 rule = "a box [x1, y1, x2, y2] needs 0 <= x1 < x2 and 0 <= y1 < y2"
-                raise InputInvalid(f"bbox_list[{index}][{number}]", rule, str([x1, y1, x2, y2]))
+                raise InputInvalid(path, rule, shown)
+            # Checked against the image itself when its bytes are at hand (check_boxes_inside);
+            # without them, no box past the largest side the model accepts can be inside.
+            if x2 > side or y2 > side:
+                rule = f"a box must lie inside its image, and {spec.name} accepts no image side"
+                raise InputInvalid(path, f"{rule} over {side} pixels", shown)
 
 
 def _unsupported(spec: ModelSpec, field: str, value: str, shown: str = "") -> InputInvalid:

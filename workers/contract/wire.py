@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from workers.contract.models import ModelName, Protocol, protocol_of
-from workers.contract.problems import short_repr
+from workers.contract.problems import key_name, short_repr
 from workers.contract.sources import WIRE_KINDS, source_kind
 from workers.errors import InputInvalid
 
@@ -225,6 +225,6 @@ def _mapping(value: object, path: str) -> Mapping[str, Any]:
 def _only_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], path: str, what: str) -> None:
     for key in mapping:
         if key not in allowed:
-            where = f"{path}.{key}" if path else str(key)
+            where = f"{path}.{key_name(key)}" if path else key_name(key)
             rule = f"{what} may hold only {', '.join(allowed)}"
             raise InputInvalid(where, rule, short_repr(key))

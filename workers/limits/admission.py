@@ -304,6 +304,18 @@ class Admission:
             if account is not None
         ]
 
+    def placed(self, job_ids: Sequence[str]) -> list[bool]:
+        """Whether each job waits in the waiting room or is admitted, in order (a job that is
+        neither will not be admitted unless parked again)."""
+        if not job_ids:
+            return []
+        with translated("placed"):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.smismember(f"{self._prefix}wait:parked", list(job_ids))
+            pipe.zmscore(f"{self._prefix}admitted", list(job_ids))
+            parked, admitted = pipe.execute()
+        return [bool(p) or a is not None for p, a in zip(parked, admitted, strict=True)]
+
     def waiting(self) -> dict[str, int]:
         """Jobs waiting per model."""
         with translated("waiting counts"):

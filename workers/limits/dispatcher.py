@@ -7,6 +7,8 @@ frees a slot and a submit that parks a job wake their process's dispatcher. Ever
 runs one; admission is atomic in Redis, so they never admit a job twice. Housekeeping rides
 along: leases of ended jobs are reaped every ``reap_interval_s``, and admitted jobs whose
 submit never started (a lost message) are dispatched again after ``admitted_timeout_s``.
+Further chores the process hands it (:class:`Chore`: the sweep of stuck jobs) run between
+rounds too, each at its own interval.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Final
 
 from config.accounts import LimiterSettings
@@ -31,6 +34,21 @@ Send = Callable[[str, str], None]
 """Sends ``submit(job_id, account)``."""
 
 
+@dataclass(frozen=True)
+class Chore:
+    """Housekeeping a dispatcher runs between its rounds, every ``interval_s``.
+
+    Attributes:
+        name: What it is (for the log).
+        interval_s: How often it runs.
+        run: The work; it should be brief and bounded (this process admits nothing meanwhile).
+    """
+
+    name: str
+    interval_s: float
+    run: Callable[[], object]
+
+
 class Dispatcher:
     """Admits waiting jobs (see the module's doc).
 
@@ -42,6 +60,8 @@ class Dispatcher:
         pairs: The ``(account, model)`` lease sets to reap.
         limiter: The limiter's settings.
         clock: Monotonic seconds.
+        chores: Further housekeeping, each run at the first round, then every
+            ``interval_s``.
     """
 
     def __init__(
@@ -53,6 +73,7 @@ class Dispatcher:
         pairs: Iterable[tuple[str, str]],
         limiter: LimiterSettings,
         clock: Callable[[], float] = time.monotonic,
+        chores: Iterable[Chore] = (),
     ) -> None:
         self._admission = admission
         self._leases = leases
@@ -65,6 +86,8 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_chores = clock()
+        self._chores = tuple(chores)
+        self._chores_due = [clock()] * len(self._chores)
 
     def start(self) -> None:
         """Start the thread (a daemon: it holds no work of its own)."""
@@ -109,6 +132,20 @@ class Dispatcher:
             _log.warning("job %s: admitted but its submit never started; dispatching again", job_id)
             self._send(job_id, account)
 
+    def run_due_chores(self) -> None:
+        """Run each of the further chores whose time has come; one that fails is logged and
+        the others still run."""
+        for index, chore in enumerate(self._chores):
+            if self._clock() < self._chores_due[index]:
+                continue
+            self._chores_due[index] = self._clock() + chore.interval_s
+            try:
+                chore.run()
+            except WanqError as exc:  # Redis or the broker is down: next time
+                _log.warning("dispatcher chore %s: %s", chore.name, exc)
+            except Exception:
+                _log.exception("dispatcher chore %s failed", chore.name)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             sleep_s = self._limiter.dispatch_interval_s
@@ -117,6 +154,7 @@ class Dispatcher:
                 if self._clock() >= self._next_chores:
                     self._next_chores = self._clock() + self._limiter.reap_interval_s
                     self.run_chores()
+                self.run_due_chores()
             except WanqError as exc:  # Redis or the broker is down: try again later
                 _log.warning("dispatcher: %s", exc)
             except Exception:

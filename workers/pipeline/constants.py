@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-SUBMIT_OUTCOME_UNKNOWN: Final = "SubmitOutcomeUnknown"
-"""An interrupted submit whose task could not be identified; never resubmitted."""
+# Defined by the job contract (producers read it); the pipeline records it.
+from workers.contract.names import SUBMIT_OUTCOME_UNKNOWN as SUBMIT_OUTCOME_UNKNOWN
+
 TASK_UNKNOWN: Final = "UpstreamTaskUnknown"
 """The upstream no longer knows the task (and it is younger than the task lifetime)."""
 TASK_CONFLICT: Final = "TaskOwnershipConflict"
@@ -33,3 +34,5 @@ POLL_TOKEN_BYTES: Final = 8
 
 NO_ACCOUNT: Final = "NoAccount"
 """No configured account runs the job's model."""
+STUCK: Final = "Stuck"
+"""The sweeper found the job not terminal past its deadline (``sweeper.*_deadline_s``)."""

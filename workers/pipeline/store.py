@@ -4,8 +4,14 @@ Each result goes to a deterministic key (``{results_prefix}{job_id}/{index}.png`
 SHA-256 in the metadata (and as ``ChecksumSHA256``), the job id, model, upstream task id and
 request id. A repeated store skips every result already stored with the checksum the job
 recorded, and a result stored by a run that died before recording it is found by its
-checksum after the download, so nothing is written twice. An expired result URL ends the job
-FAILED ``ResultExpired``; nothing is dropped silently.
+checksum after the download, so nothing is written twice.
+
+Results are stored before their URLs expire (24 h after the task ends): store messages are
+sent as tasks end, so the queue holds them in the order of their time left, and a store that
+fails for a while is retried within minutes. A result URL found expired anyway is looked up
+again on the task while the upstream still keeps it (24 h): new URLs are recorded and stored;
+the same URLs (or a task gone) end the job FAILED ``ResultExpired``. Nothing is dropped
+silently.
 """
 
 from __future__ import annotations
@@ -14,12 +20,21 @@ import logging
 import tempfile
 
 from workers.contract import JobRecord, JobState
-from workers.errors import PermanentError
-from workers.pipeline.constants import RESULT_CONTENT_TYPE, RESULT_KEY_FORMAT, SPOOL_BYTES
+from workers.contract.names import TASK_STORE
+from workers.errors import PermanentError, ResultExpired
+from workers.pipeline.constants import (
+    RESULT_CONTENT_TYPE,
+    RESULT_KEY_FORMAT,
+    SPOOL_BYTES,
+    UPSTREAM_TASK_LIFETIME_S,
+)
 from workers.pipeline.outcomes import error_fields, finish
 from workers.runtime import Runtime
 
 _log = logging.getLogger(__name__)
+
+RENEWED_URLS_STORE_DELAY_S = 5.0
+"""How long a store whose expired URLs were renewed waits before it runs again."""
 
 
 def result_key(prefix: str, job_id: str, index: int) -> str:
@@ -48,6 +63,14 @@ def store(rt: Runtime, job_id: str) -> None:
             continue
         try:
             sha256_hex = _copy(rt, job, index, url, key)
+        except ResultExpired as exc:
+            if _renewed_urls(rt, job):
+                # Later, not at once: a task that keeps giving dead URLs is no hot loop.
+                rt.scheduler.later(TASK_STORE, job_id, countdown_s=RENEWED_URLS_STORE_DELAY_S)
+                return
+            code, message = error_fields(exc)
+            finish(rt, job, JobState.FAILED, code=code, message=message)
+            return
         except PermanentError as exc:
             code, message = error_fields(exc)
             finish(rt, job, JobState.FAILED, code=code, message=message)
@@ -67,6 +90,24 @@ def store(rt: Runtime, job_id: str) -> None:
         checksums=sums,
         result_urls=None,
     )
+
+
+def _renewed_urls(rt: Runtime, job: JobRecord) -> bool:
+    """Look the job's task up again for result URLs other than the expired ones; whether new
+    ones were found (and recorded).
+
+    Raises:
+        RetryableError: The upstream or Redis could not be read (the store is retried).
+    """
+    ended_at = job.timestamps.get(JobState.STORING, job.created_at)
+    if job.task_id is None or rt.clock() - ended_at > UPSTREAM_TASK_LIFETIME_S:
+        return False
+    task = rt.upstream_for(job.account).fetch(job.task_id)
+    urls = tuple(task.image_urls or ())
+    if not urls or urls == tuple(job.result_urls):
+        return False
+    _log.info("job %s: result URLs expired; the task gave %d new ones", job.job_id, len(urls))
+    return rt.store.update(job.job_id, result_urls=urls)
 
 
 def _copy(rt: Runtime, job: JobRecord, index: int, url: str, key: str) -> str:

@@ -28,6 +28,7 @@ from config.accounts import AccountSettings
 from config.settings import UpstreamSettings
 from workers.errors import InputInvalid, UpstreamUnavailable, WanqError
 from workers.upstream import translate, wire
+from workers.upstream.answers import redact
 from workers.upstream.models import SubmitResult, SyncResult, TaskPage, TaskResult, TaskStatus
 from workers.upstream.parse import (
     decode_object,
@@ -70,7 +71,8 @@ class DashScopeClient:
         user_agent: The ``User-Agent`` header.
 
     Raises:
-        ValueError: The base URL is not http(s) or the key is empty.
+        ValueError: The base URL is not http(s), or a key is empty or holds spaces or
+            control characters.
     """
 
     def __init__(
@@ -94,6 +96,9 @@ class DashScopeClient:
         keys = (api_key,) if isinstance(api_key, SecretStr) else tuple(api_key)
         if not keys or not all(key.get_secret_value() for key in keys):
             raise ValueError("api_key is empty")
+        if not all(_header_safe(key.get_secret_value()) for key in keys):
+            # httpx would only refuse it when sending, quoting the whole header in its error.
+            raise ValueError("api_key holds spaces or control characters (a stray newline?)")
         defaults = UpstreamSettings()
         self._base_url = base_url.rstrip("/")
         self._keys = keys
@@ -302,6 +307,7 @@ class DashScopeClient:
             )
         except translate.TRANSLATED_EXCEPTIONS as exc:
             _log.warning("dashscope %s failed: %s", what, type(exc).__name__)
+            _scrub_chain(exc, secret)  # it is raised ``from``: tracebacks (logs, Flower) show it
             raise translate.error_from_exception(
                 exc, submit=submit, what=what, secret=secret
             ) from exc
@@ -360,3 +366,21 @@ class DashScopeClient:
             request_id=request_id_of(response.content, response.headers),
             status=response.status_code,
         )
+
+
+def _header_safe(key: str) -> bool:
+    """Whether a key can be sent in a header as it is (printable ASCII, no space)."""
+    return key.isascii() and key.isprintable() and " " not in key
+
+
+def _scrub_chain(exc: BaseException, secret: tuple[str, ...]) -> None:
+    """Redact the keys from the text arguments of ``exc`` and of the exceptions it chains."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(isinstance(arg, str) and redact(arg, secret) != arg for arg in current.args):
+            current.args = tuple(
+                redact(arg, secret) if isinstance(arg, str) else arg for arg in current.args
+            )
+        current = current.__cause__ or current.__context__

@@ -1,0 +1,37 @@
+"""Which failed jobs a retry submits again, and as what (:meth:`WanQueue.retry_failed`)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, Final
+
+from workers.contract import JobRecord, JobState
+from workers.contract.names import SUBMIT_OUTCOME_UNKNOWN
+
+RETRY_ID: Final = "retry-{job_id}"
+"""The custom id of a failed job's retry: one retry per failed job, however often asked."""
+RETRIED_STATES: Final = frozenset({JobState.FAILED, JobState.EXPIRED})
+"""The ends a retry undoes (CANCELED was asked for; SUCCEEDED needs nothing)."""
+NOT_RETRIED_BY_DEFAULT: Final = frozenset({SUBMIT_OUTCOME_UNKNOWN})
+"""Codes retried only when named: the job's upstream task may exist and be billed."""
+
+
+def is_retried(record: JobRecord, codes: Collection[str] | None) -> bool:
+    """Whether a retry with these ``codes`` (None: the default set) submits this job again."""
+    if record.state not in RETRIED_STATES:
+        return False
+    code = record.error_code or ""
+    if codes is None:
+        return code not in NOT_RETRIED_BY_DEFAULT
+    return code in codes
+
+
+def retry_job(record: JobRecord) -> dict[str, Any]:
+    """The fields of a failed job's retry: its request, tenant, priority and retry id."""
+    request = record.request.model_dump(mode="json", exclude_none=True)
+    return {
+        **request,
+        "custom_id": RETRY_ID.format(job_id=record.job_id),
+        "tenant": record.tenant,
+        "priority": record.priority.value,
+    }
