@@ -204,9 +204,11 @@ class WanQueue:
 
         Args:
             batch: The batch.
-            codes: Retry only the jobs that failed with one of these error codes. None: every
-                code but ``SubmitOutcomeUnknown``, whose upstream task may exist (and be
-                billed): name that code to retry those jobs as well.
+            codes: Retry only the jobs that failed with one of these error codes, whatever
+                they cost. None: every failure that cost nothing; not ``SubmitOutcomeUnknown``
+                (its upstream task may exist, and be billed) nor a job whose task succeeded
+                and was billed, its images lost after (``ResultExpired``, a storage error,
+                ``Stuck`` while storing): name their codes to retry those jobs as well.
 
         Raises:
             InputInvalid: ``batch`` is not a valid name.

@@ -103,8 +103,9 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="codes",
         metavar="C",
-        help="only jobs that failed with this error code (repeat for several); default: "
-        "every code but SubmitOutcomeUnknown",
+        help="only jobs that failed with this error code, even if paid for (repeat for "
+        "several); default: the failures that cost nothing (not SubmitOutcomeUnknown, not a "
+        "job whose task succeeded before its images were lost)",
     )
 
     commands_.add_parser("flower", help="run Flower for the workers, with basic auth")

@@ -16,13 +16,22 @@ NOT_RETRIED_BY_DEFAULT: Final = frozenset({SUBMIT_OUTCOME_UNKNOWN})
 """Codes retried only when named: the job's upstream task may exist and be billed."""
 
 
+def was_billed(record: JobRecord) -> bool:
+    """Whether the job's upstream task succeeded, which the account pays for (a task is
+    billed only when it SUCCEEDED): its images were made, and then lost (``ResultExpired``,
+    a storage error, ``Stuck`` while storing). A retry would pay for them again."""
+    return JobState.STORING in record.timestamps or bool(record.result_urls or record.object_keys)
+
+
 def is_retried(record: JobRecord, codes: Collection[str] | None) -> bool:
-    """Whether a retry with these ``codes`` (None: the default set) submits this job again."""
+    """Whether a retry with these ``codes`` submits this job again. None: the default, every
+    failure that cost nothing (not :data:`NOT_RETRIED_BY_DEFAULT`, not :func:`was_billed`);
+    named codes are retried whatever they cost."""
     if record.state not in RETRIED_STATES:
         return False
     code = record.error_code or ""
     if codes is None:
-        return code not in NOT_RETRIED_BY_DEFAULT
+        return code not in NOT_RETRIED_BY_DEFAULT and not was_billed(record)
     return code in codes
 
 

@@ -442,3 +442,19 @@ def run_together(action: Callable[[], None], threads: int) -> None:
         worker.start()
     for worker in workers:
         worker.join()
+
+
+def test_a_transition_can_match_a_stamp_as_a_number_and_a_field_as_absent(
+    store: JobStore,
+) -> None:
+    job_id = store.create(job())[0].job_id
+    assert store.begin_submit(job_id)
+    record = store.get(job_id)
+    assert record is not None and record.intent_at is not None
+    stale = record.intent_at - 0.5
+    assert not store.transition(job_id, JobState.FAILED, match={"intent_at": stale})
+    assert not store.transition(job_id, JobState.FAILED, match={"intent_at": None})
+    assert not store.transition(job_id, JobState.FAILED, match={"task_id": "t-1"})
+    assert store.transition(
+        job_id, JobState.FAILED, match={"intent_at": record.intent_at, "task_id": None}
+    )

@@ -76,3 +76,44 @@ def test_read_gives_what_a_sweep_needs(store: JobStore) -> None:
     assert view.pending_at == stored.timestamps[JobState.PENDING]
     assert view.storing_at is None
     assert store.live.read([], []) == []
+
+
+def test_an_unreadable_record_reads_as_gone_and_the_rest_of_the_page_is_read(
+    store: JobStore, redis_client: redis.Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad_state, bad_stamp, good = (store.create(JobRecord(request=REQUEST))[0] for _ in range(3))
+    redis_client.hset(f"{redis_prefix}job:{bad_state.job_id}", "state", "HALF-DONE")
+    redis_client.hset(f"{redis_prefix}job:{bad_stamp.job_id}", "updated_at", "soon")
+    ids = [bad_state.job_id, bad_stamp.job_id, good.job_id]
+    views = store.live.read(ids, [1.0, 1.0, 1.0])
+    assert views[:2] == [None, None]
+    assert views[2] is not None and views[2].job_id == good.job_id
+    assert f"job {bad_state.job_id}: its record cannot be read" in caplog.text
+
+
+def test_backfill_lists_the_live_jobs_the_index_lacks_and_marks_it_complete(
+    store: JobStore, redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    """Jobs created before the index existed (an upgrade) are listed once, by their last
+    change; listed, ended, vanished and unreadable records are left as they are."""
+    old_waiting, old_running, listed_job, ended, vanished, corrupt = (
+        store.create(JobRecord(request=REQUEST, batch=batch))[0].job_id
+        for batch in ("a", "a", "a", "b", "b", "b")
+    )
+    assert store.transition(old_running, JobState.RUNNING)
+    assert store.transition(ended, JobState.SUCCEEDED)
+    redis_client.delete(f"{redis_prefix}job:{vanished}")
+    redis_client.hset(f"{redis_prefix}job:{corrupt}", "updated_at", "not a time")
+    key = f"{redis_prefix}live"
+    redis_client.zrem(key, old_waiting, old_running, corrupt)  # as before the upgrade
+    listed_score = redis_client.zscore(key, listed_job)
+    assert not store.live.is_complete()
+    assert store.backfill_live() == 2
+    updated = float(redis_client.hget(f"{redis_prefix}job:{old_running}", "updated_at"))
+    assert redis_client.zscore(key, old_running) == pytest.approx(updated * 1000)
+    assert redis_client.zscore(key, old_waiting) is not None
+    assert redis_client.zscore(key, listed_job) == listed_score
+    assert redis_client.zscore(key, ended) is None
+    assert redis_client.zscore(key, corrupt) is None
+    assert store.live.is_complete()
+    assert store.backfill_live() == 0  # idempotent

@@ -63,14 +63,16 @@ def sweep(rt: Runtime, redis_client: redis.Redis, redis_prefix: str) -> Sweep:
 
 
 def age(client: redis.Redis, prefix: str, job_id: str, seconds: float) -> None:
-    """Make a job look ``seconds`` older: every time of its record and its index score."""
+    """Make a job look ``seconds`` older: every time of its record, its index score and a
+    sweep's finding that it was unplaced."""
     key = f"{prefix}job:{job_id}"
     for field, value in client.hgetall(key).items():
         if field.startswith("ts:") or field in ("created_at", "updated_at", "intent_at"):
             client.hset(key, field, repr(float(value) - seconds))
-    score = client.zscore(f"{prefix}live", job_id)
-    if score is not None:
-        client.zadd(f"{prefix}live", {job_id: score - seconds * 1000})
+    for index, unit in ((f"{prefix}live", 1000), (f"{prefix}live:unplaced", 1)):
+        score = client.zscore(index, job_id)
+        if score is not None:
+            client.zadd(index, {job_id: score - seconds * unit})
 
 
 def stored(rt: Runtime, job: JobRecord) -> JobRecord:
@@ -138,8 +140,12 @@ def test_a_lost_waiting_job_is_parked_again_first_in_line(
     age(redis_client, redis_prefix, lost.job_id, thresholds.waiting_grace_s - 10)
     assert sweep() == Counter()  # its producer may still be parking it
     age(redis_client, redis_prefix, lost.job_id, 20)
-    assert sweep() == Counter({Action.PARK: 1})
+    assert sweep() == Counter()  # found unplaced once: a submit may be between two steps
+    assert rt.store.live.unplaced_since([lost.job_id]) != [None]
+    age(redis_client, redis_prefix, lost.job_id, thresholds.waiting_grace_s + 1)
+    assert sweep() == Counter({Action.PARK: 1})  # found so again, a margin later
     assert counted(rt, Action.PARK) == 1
+    assert rt.store.live.unplaced_since([lost.job_id]) == [None]
     assert rt.limits.admission.waiting() == {MODEL: 2}
     admitted = rt.limits.admission.admit(MODEL)  # first in its tenant's line: it waited
     assert isinstance(admitted, Admitted) and admitted.job_id == lost.job_id
@@ -153,10 +159,31 @@ def test_a_handed_back_job_that_lost_its_place_is_parked_again(
     """A 429 cleared its intent, then the worker died before parking it again."""
     job = interrupted_submit(rt)
     assert rt.store.clear_intent(job.job_id)
-    age(redis_client, redis_prefix, job.job_id, thresholds.waiting_grace_s + 1)
-    assert sweep() == Counter({Action.PARK: 1})
+    for found in (Counter(), Counter({Action.PARK: 1})):
+        age(redis_client, redis_prefix, job.job_id, thresholds.waiting_grace_s + 1)
+        assert sweep() == found
     assert rt.limits.admission.waiting() == {MODEL: 1}
     assert stored(rt, job).state is JobState.SUBMITTING
+
+
+def test_a_submit_between_its_admission_and_its_intent_is_not_parked_again(
+    rt: Runtime, sweep: Sweep, redis_client: redis.Redis, redis_prefix: str, thresholds: Thresholds
+) -> None:
+    """The submit took it from the admitted jobs; the sweep looks before its intent lands."""
+    job = new_job(rt)
+    account = admit(rt, job)
+    rt.limits.admission.started(job.job_id)
+    age(redis_client, redis_prefix, job.job_id, thresholds.waiting_grace_s + 1)
+    assert sweep() == Counter()
+    assert rt.store.begin_submit(job.job_id, account)
+    assert rt.store.clear_intent(job.job_id)  # a 429 hands it back: it waits again...
+    assert rt.limits.admission.park(job.job_id, MODEL, job.priority, job.tenant)
+    assert rt.limits.admission.admit(MODEL) is not None
+    rt.limits.admission.started(job.job_id)  # ...and the sweep looks in the same instant
+    age(redis_client, redis_prefix, job.job_id, thresholds.waiting_grace_s + 1)
+    assert sweep() == Counter()  # the first finding was before its last change: void
+    assert rt.limits.admission.waiting() == {}
+    assert counted(rt, Action.PARK) == 0
 
 
 def test_an_interrupted_submit_is_reconciled_never_resubmitted(
@@ -258,6 +285,38 @@ def test_jobs_past_their_deadline_fail_with_a_clear_code(
     assert counted(rt, Action.FAIL) == 3
 
 
+def test_a_submit_that_begins_during_the_sweep_is_not_failed_under_its_post(
+    rt: Runtime,
+    sweep: Sweep,
+    redis_client: redis.Redis,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handed_back = new_job(rt)  # SUBMITTING with no intent: waits again, past its deadline
+    account = admit(rt, handed_back)
+    assert rt.store.begin_submit(handed_back.job_id, account)
+    assert rt.store.clear_intent(handed_back.job_id)
+    retried = interrupted_submit(rt)  # read with one intent; a new attempt replaces it
+    age(redis_client, redis_prefix, handed_back.job_id, 72 * HOUR_S + 60)
+    age(redis_client, redis_prefix, retried.job_id, 25 * HOUR_S + 60)
+    transition = rt.store.transition
+
+    def submits_begin_just_before(job_id: str, to: JobState, **kwargs: object) -> bool:
+        if to is JobState.FAILED:  # the last instant before the sweeper's move
+            if job_id == retried.job_id:  # its attempt ends; a new one begins
+                assert rt.store.clear_intent(job_id)
+            assert rt.store.begin_submit(job_id, account)
+        return transition(job_id, to, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rt.store, "transition", submits_begin_just_before)
+    assert sweep() == Counter()
+    for job in (handed_back, retried):
+        record = stored(rt, job)
+        assert (record.state, record.error_code) == (JobState.SUBMITTING, None)
+        assert record.intent_at is not None
+    assert rt.store.stat(ORPHAN_SUSPECTS) == 0
+
+
 def test_ended_or_vanished_jobs_leave_the_index(
     rt: Runtime, sweep: Sweep, redis_client: redis.Redis, redis_prefix: str
 ) -> None:
@@ -282,8 +341,8 @@ def test_a_sweep_takes_one_page_and_the_next_one_goes_on(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
     rt = make_runtime(redis_client, redis_prefix, sweeper_settings(batch_size=2))
-    lost = [new_job(rt) for _ in range(3)]
-    for job in lost:
+    interrupted = [interrupted_submit(rt) for _ in range(3)]
+    for job in interrupted:
         age(redis_client, redis_prefix, job.job_id, HOUR_S)
     sweeper = Sweeper(rt)
     done = []
@@ -291,8 +350,8 @@ def test_a_sweep_takes_one_page_and_the_next_one_goes_on(
         redis_client.delete(f"{redis_prefix}live:sweeping")
         rt.clock.now = time.time()  # type: ignore[attr-defined]
         done.append(sweeper.sweep())
-    assert done == [Counter({Action.PARK: 2}), Counter({Action.PARK: 1})]
-    assert rt.limits.admission.waiting() == {MODEL: 3}
+    assert done == [Counter({Action.RECONCILE: 2}), Counter({Action.RECONCILE: 1})]
+    assert len(rt.scheduler.of(TASK_SUBMIT)) == 3  # type: ignore[attr-defined]
 
 
 def test_decide_waits_for_each_state_to_overrun(thresholds: Thresholds) -> None:
@@ -322,3 +381,15 @@ def test_a_task_attached_by_a_submit_that_died_before_its_first_poll_is_polled(
     assert sweep() == Counter({Action.POLL: 1})
     [((_, token), _)] = rt.scheduler.of(TASK_POLL)  # type: ignore[attr-defined]
     assert stored(rt, job).poll_token == token
+
+
+def test_the_first_sweep_finds_stuck_jobs_created_before_the_live_index(
+    rt: Runtime, sweep: Sweep, redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    running, _ = pending_job(rt)
+    assert rt.store.transition(running.job_id, JobState.RUNNING)
+    age(redis_client, redis_prefix, running.job_id, HOUR_S)
+    redis_client.zrem(f"{redis_prefix}live", running.job_id)  # as before the upgrade
+    assert sweep() == Counter({Action.POLL: 1})
+    assert rt.store.live.is_complete()
+    assert rt.store.live.score_s(running.job_id) is not None

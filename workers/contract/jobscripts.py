@@ -66,7 +66,8 @@ CHANGE_SCRIPT: Final = """-- Change a job record: move its state forward (never 
 -- never out of a terminal state) and/or set fields, if every condition holds. A terminal
 -- record is never changed, unless the call sets fields only and passes terminal_ok.
 -- KEYS[1] job hash
--- ARGV[1] JSON: {to: state|false, expect: [states], match: {field: value|false},
+-- ARGV[1] JSON: {to: state|false, expect: [states], match: {field: string|number|false}
+--   (false: the field is absent; a number: the field holds that number, e.g. a stamp),
 --   set: {field: value}, del: [fields], stamp: [fields set to now], incr: {field: n},
 --   terminal_ok: bool, ranks: {state: rank}, terminal_rank, ttl (s), prefix}
 -- A terminal move also expires {prefix}custom:{custom_id}, refreshes the batch's expiry
@@ -91,6 +92,8 @@ for field, want in pairs(o.match) do
   local have = redis.call('HGET', job, field)
   if want == false then
     if have then return 0 end
+  elseif type(want) == 'number' then
+    if not have or tonumber(have) ~= want then return 0 end
   elseif have ~= want then return 0 end
 end
 local t = redis.call('TIME')
@@ -147,7 +150,7 @@ def change_args(
     *,
     to: JobState | None,
     expect: Collection[JobState] | None,
-    match: Mapping[str, str | None] | None,
+    match: Mapping[str, str | float | None] | None,
     fields: Mapping[str, Any] | None,
     stamp: Sequence[str],
     incr: Mapping[str, int] | None,

@@ -207,6 +207,35 @@ class JobStore:
                 self._redis.zrem(key, *gone)
         return [name for name, exists in zip(names, alive, strict=True) if exists]
 
+    def backfill_live(self) -> int:
+        """List in the live index every kept job that is not terminal and is not listed yet,
+        scored by its record's last change: jobs created before the index existed (an
+        upgrade from a version without it). Idempotent, and safe while the pipeline runs (a
+        job that ends meanwhile may be listed again; the sweep drops it). Marks the index
+        complete (:meth:`LiveIndex.is_complete`).
+
+        Returns:
+            How many jobs it listed.
+        """
+        listed = 0
+        for batch in self.batches():
+            ids = self.batch_job_ids(batch)
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                with translated("backfill live"):
+                    pipe = self._redis.pipeline(transaction=False)
+                    for job_id in chunk:
+                        pipe.hmget(self.job_key(job_id), ("state", "updated_at", "created_at"))
+                    replies = pipe.execute()
+                scores = {}
+                for job_id, (state, updated, created) in zip(chunk, replies, strict=True):
+                    at = _live_since_ms(state, updated or created)
+                    if at is not None:
+                        scores[job_id] = at
+                listed += self.live.add_missing(scores)
+        self.live.mark_complete()
+        return listed
+
     def counts_by_state(self, batch: str) -> dict[JobState, int]:
         """How many of a batch's kept jobs are in each state."""
         states = self.states(self.batch_job_ids(batch))
@@ -220,6 +249,7 @@ class JobStore:
         to: JobState,
         *,
         expect: Collection[JobState] | None = None,
+        match: Mapping[str, str | float | None] | None = None,
         **fields: Any,
     ) -> bool:
         """Move a job to ``to`` and set ``fields``, atomically, if the move is allowed.
@@ -233,12 +263,14 @@ class JobStore:
             job_id: The job.
             to: The target state.
             expect: When given, the current state must be one of these.
+            match: When given, each field must hold this value (a float: this number, as a
+                stamp is; None: the field must be absent).
             **fields: Fields to set (None deletes); see ``records.UPDATABLE_FIELDS``.
 
         Returns:
             Whether the change was applied (False: refused, or no such job).
         """
-        return self._apply(job_id, to=to, expect=expect, fields=fields) == 1
+        return self._apply(job_id, to=to, expect=expect, match=match, fields=fields) == 1
 
     def update(self, job_id: str, *, allow_terminal: bool = False, **fields: Any) -> bool:
         """Set fields other than the state (None deletes).
@@ -333,7 +365,7 @@ class JobStore:
         *,
         to: JobState | None = None,
         expect: Collection[JobState] | None = None,
-        match: Mapping[str, str | None] | None = None,
+        match: Mapping[str, str | float | None] | None = None,
         fields: Mapping[str, Any] | None = None,
         stamp: Sequence[str] = (),
         incr: Mapping[str, int] | None = None,
@@ -376,3 +408,17 @@ class JobStore:
     def stat(self, name: str) -> int:
         """A counter's value (0 when never counted)."""
         return self.tasks.stat(name)
+
+
+_TERMINAL_VALUES: Final = frozenset(state.value for state in TERMINAL_STATES)
+
+
+def _live_since_ms(state: object, changed_at: object) -> float | None:
+    """The live-index score (ms) of a record with this state and last change; None when it
+    is gone, terminal, or unreadable (a record the pipeline could not follow either)."""
+    if state is None or changed_at is None or text(state) in _TERMINAL_VALUES:
+        return None
+    try:
+        return float(text(changed_at)) * 1000
+    except ValueError:
+        return None

@@ -12,7 +12,8 @@ so that the job is looked at again only once it had time to move.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -21,6 +22,8 @@ from redis import Redis
 from workers.contract.records import TIMESTAMP_PREFIX
 from workers.contract.redisio import text, translated
 from workers.contract.states import JobState
+
+_log = logging.getLogger(__name__)
 
 PAGE_SCRIPT: Final = """-- The next page of a sweep over the live jobs (oldest first).
 -- KEYS[1] live index (zset: job id -> ms), KEYS[2] cursor (string: rank of the next page)
@@ -95,6 +98,10 @@ class LiveIndex:
     * ``{prefix}live:cursor``: string, the rank at which the sweep's next page starts.
     * ``{prefix}live:sweeping``: string, the sweeper that holds the current interval's sweep
       (``SET NX PX``: one sweep per interval for the whole fleet).
+    * ``{prefix}live:unplaced``: sorted set, waiting job id → when a sweep first found it
+      neither waiting nor admitted (epoch s); it is parked again when found so once more.
+    * ``{prefix}live:complete``: string, present once the jobs created before the index
+      existed were listed (see :meth:`is_complete`).
 
     It reads the fields of ``{prefix}job:{id}`` listed in :data:`_FIELDS`. Redis failures
     leave as :class:`~workers.errors.RedisUnavailable` or :class:`~workers.errors.RedisRejected`.
@@ -126,8 +133,8 @@ class LiveIndex:
         return [(text(job_id), float(score) / 1000) for job_id, score in pairs]
 
     def read(self, job_ids: Sequence[str], scores_s: Sequence[float]) -> list[LiveJob | None]:
-        """What a sweep needs of each job (None: its record is gone), in order; ``scores_s``
-        are their scores (from :meth:`next_page`)."""
+        """What a sweep needs of each job (None: its record is gone or unreadable), in order;
+        ``scores_s`` are their scores (from :meth:`next_page`)."""
         if not job_ids:
             return []
         with translated("live read"):
@@ -139,6 +146,51 @@ class LiveIndex:
             _live_job(job_id, score_s, values)
             for job_id, score_s, values in zip(job_ids, scores_s, replies, strict=True)
         ]
+
+    def unplaced_since(self, job_ids: Sequence[str]) -> list[float | None]:
+        """When a sweep first found each waiting job neither waiting nor admitted (epoch s),
+        None when it did not (see :meth:`mark_unplaced`)."""
+        if not job_ids:
+            return []
+        with translated("live unplaced"):
+            found = self._redis.zmscore(f"{self._key}:unplaced", list(job_ids))
+        return [None if at is None else float(at) for at in found]
+
+    def mark_unplaced(self, job_ids: Sequence[str], at_s: float, keep_s: float) -> None:
+        """Record that a sweep found these waiting jobs neither waiting nor admitted at
+        ``at_s``, and forget findings older than ``keep_s``."""
+        key = f"{self._key}:unplaced"
+        with translated("live unplaced"):
+            pipe = self._redis.pipeline(transaction=False)
+            if job_ids:
+                pipe.zadd(key, dict.fromkeys(job_ids, at_s))
+            pipe.zremrangebyscore(key, "-inf", at_s - keep_s)
+            pipe.execute()
+
+    def clear_unplaced(self, job_ids: Sequence[str]) -> None:
+        """Forget the findings of :meth:`mark_unplaced` for these jobs."""
+        if job_ids:
+            with translated("live unplaced"):
+                self._redis.zrem(f"{self._key}:unplaced", *job_ids)
+
+    def add_missing(self, scores_ms: Mapping[str, float]) -> int:
+        """List jobs that are not listed yet, with these scores (ms); how many were added."""
+        if not scores_ms:
+            return 0
+        with translated("live add"):
+            added = self._redis.zadd(self._key, dict(scores_ms), nx=True)
+        return int(added or 0)
+
+    def is_complete(self) -> bool:
+        """Whether every live job is known to be listed: the jobs created before the index
+        existed were backfilled (:meth:`~workers.contract.jobstore.JobStore.backfill_live`)."""
+        with translated("live complete"):
+            return bool(self._redis.exists(f"{self._key}:complete"))
+
+    def mark_complete(self) -> None:
+        """Record that the index lists every live job (see :meth:`is_complete`)."""
+        with translated("live complete"):
+            self._redis.set(f"{self._key}:complete", "1")
 
     def touch(self, job_ids: Sequence[str], at_s: float) -> None:
         """Move the scores of listed jobs on to ``at_s`` (never back; jobs no longer listed
@@ -166,6 +218,16 @@ class LiveIndex:
 
 
 def _live_job(job_id: str, score_s: float, values: Sequence[object]) -> LiveJob | None:
+    """The sweep's view of a record; None when it is gone, or unreadable (logged: no step of
+    the pipeline can follow a record with an unknown state or a stamp that is no number)."""
+    try:
+        return _parse_live_job(job_id, score_s, values)
+    except ValueError as exc:
+        _log.error("job %s: its record cannot be read (%s); it leaves the live index", job_id, exc)
+        return None
+
+
+def _parse_live_job(job_id: str, score_s: float, values: Sequence[object]) -> LiveJob | None:
     state, created, updated, intent, task, token, pending, storing = (
         None if value is None else text(value) for value in values
     )

@@ -10,8 +10,10 @@ acts on those that went without moving for longer than their state's next step m
 plus ``sweeper.margin_s`` for queue delays and clock skew:
 
 * **Waiting** (QUEUED, or SUBMITTING with neither a submit in progress nor a task: handed
-  back to wait again): stuck when it is neither in the waiting room nor admitted; it is
-  parked again, first in its tenant's line (``reparked``). Admitted jobs whose submit never
+  back to wait again): stuck when two sweeps, at least ``sweeper.margin_s`` apart, find it
+  neither in the waiting room nor admitted (one finding could be the instant between a
+  submit taking it from the admitted jobs and recording its intent); it is parked again,
+  first in its tenant's line (``reparked``). Admitted jobs whose submit never
   started are the dispatcher's own chore (``limiter.admitted_timeout_s``).
 * **SUBMITTING with a submit intent**: stuck when the intent is older than the latest moment
   the submit path reconciles by itself (an ambiguous answer comes within
@@ -34,7 +36,8 @@ and waiting costs nothing, so that bound is generous), any other job
 when the upstream has forgotten its task and results. A job caught with a submit in progress
 ends ``SubmitOutcomeUnknown`` instead and counts as an orphan suspect, as in
 :func:`workers.pipeline.outcomes.fail`. Listed jobs whose record is terminal or gone are
-dropped from the index (``dropped``).
+dropped from the index (``dropped``). Jobs created before the index existed (an upgrade) are
+listed by the fleet's first sweep (:meth:`~workers.contract.jobstore.JobStore.backfill_live`).
 
 Each action is one the pipeline takes anyway when a message comes twice, so a job taken for
 stuck by mistake (a slow queue) costs a message, never a second submit: parking is
@@ -197,6 +200,7 @@ class Sweeper:
         self._rt = rt
         self._thresholds = Thresholds.of(rt.settings)
         self._owner = secrets.token_hex(8)
+        self._index_complete = False
 
     def sweep(self) -> Counter[Action] | None:
         """Sweep the next page of live jobs, unless another process swept this interval.
@@ -212,6 +216,8 @@ class Sweeper:
         live = rt.store.live
         if not live.claim_sweep(self._owner, max(1, round(settings.interval_s * 1000))):
             return None
+        if not self._index_complete:
+            self._complete_index()
         now_s = rt.clock()
         page = live.next_page((now_s - self._thresholds.quiet_min_s) * 1000, settings.batch_size)
         ids = [job_id for job_id, _ in page]
@@ -239,26 +245,56 @@ class Sweeper:
             self._count(done)
         return done
 
+    def _complete_index(self) -> None:
+        """List the jobs created before the live index existed (once per prefix)."""
+        store = self._rt.store
+        if not store.live.is_complete():
+            listed = store.backfill_live()
+            _log.warning("sweep: listed %d live jobs created before the live index", listed)
+        self._index_complete = True
+
     def _park_lost(self, candidates: list[LiveJob], done: Counter[Action]) -> list[str]:
-        """Park again the waiting jobs that are neither in the waiting room nor admitted."""
-        rt = self._rt
-        placed = rt.limits.admission.placed([job.job_id for job in candidates])
+        """Park again the waiting jobs found neither in the waiting room nor admitted by two
+        sweeps; returns the jobs it parked or marked (their scores move on).
+
+        One finding is not enough: a submit removes its job from the admitted ones a few
+        round trips before it records its intent, and parking the job in that instant would
+        admit it a second time (a second slot, held until its lease expires). The second
+        look comes at least ``sweeper.margin_s`` later, when such a submit has long recorded
+        its intent or died."""
+        if not candidates:
+            return []
+        rt, live = self._rt, self._rt.store.live
+        ids = [job.job_id for job in candidates]
+        placed = rt.limits.admission.placed(ids)
+        seen = live.unplaced_since(ids)
+        first: list[str] = []
+        cleared: list[str] = []
         parked: list[str] = []
-        for view, is_placed in zip(candidates, placed, strict=True):
+        for view, is_placed, since in zip(candidates, placed, seen, strict=True):
+            job_id = view.job_id
             if is_placed:
-                continue
-            job = rt.store.get(view.job_id)
-            if job is None or not waits_for_admission(job.state, job.intent_at, job.task_id):
-                continue
-            _log.warning(
-                "job %s: %s, neither waiting nor admitted; parking it again",
-                job.job_id,
-                job.state.value,
-            )
-            park(rt, job, first=True)
-            done[Action.PARK] += 1
-            parked.append(job.job_id)
-        return parked
+                if since is not None:
+                    cleared.append(job_id)
+            elif since is None or (view.updated_at or view.changed_at) >= since:
+                first.append(job_id)  # (found before its last change: that finding is void)
+            else:
+                cleared.append(job_id)
+                job = rt.store.get(job_id)
+                if job is None or not waits_for_admission(job.state, job.intent_at, job.task_id):
+                    continue
+                _log.warning(
+                    "job %s: %s, neither waiting nor admitted since %.0f s; parking it again",
+                    job_id,
+                    job.state.value,
+                    rt.clock() - since,
+                )
+                park(rt, job, first=True)
+                done[Action.PARK] += 1
+                parked.append(job_id)
+        live.clear_unplaced(cleared)
+        live.mark_unplaced(first, rt.clock(), keep_s=self._thresholds.waiting_s)
+        return first + parked
 
     def _drive(self, job: LiveJob, action: Action, now_s: float) -> bool:
         """Take ``action`` on a stuck job; whether it was taken."""
@@ -281,26 +317,32 @@ class Sweeper:
         return True
 
     def _fail(self, view: LiveJob, now_s: float) -> bool:
-        """End a job past its deadline (unless it moved meanwhile)."""
+        """End a job past its deadline, unless it moved since it was read: the move matches
+        its state, submit intent and task in the same script, so a submit that begins
+        meanwhile is never failed under its POST."""
         rt = self._rt
-        job = rt.store.get(view.job_id)
-        if job is None or job.state is not view.state or job.intent_at != view.intent_at:
-            return False
         due = deadline(view, self._thresholds)
-        submitting = job.state is JobState.SUBMITTING and job.intent_at is not None
-        code = SUBMIT_OUTCOME_UNKNOWN if submitting and job.task_id is None else STUCK
+        submitting = view.state is JobState.SUBMITTING and view.intent_at is not None
+        code = SUBMIT_OUTCOME_UNKNOWN if submitting and view.task_id is None else STUCK
         message = (
-            f"stuck: still {job.state.value} {now_s - due.start_s:.0f} s after {due.since}, "
+            f"stuck: still {view.state.value} {now_s - due.start_s:.0f} s after {due.since}, "
             f"past the sweeper's deadline of {due.limit_s:.0f} s"
         )
         if not rt.store.transition(
-            job.job_id, JobState.FAILED, expect=(job.state,), error_code=code, error_message=message
+            view.job_id,
+            JobState.FAILED,
+            expect=(view.state,),
+            match={"intent_at": view.intent_at, "task_id": view.task_id},
+            error_code=code,
+            error_message=message,
         ):
             return False
-        release(rt, job)
+        job = rt.store.get(view.job_id)
+        if job is not None:
+            release(rt, job)
         if code == SUBMIT_OUTCOME_UNKNOWN:
             rt.store.incr_stat(ORPHAN_SUSPECTS)
-        _log.error("job %s FAILED %s: %s", job.job_id, code, message)
+        _log.error("job %s FAILED %s: %s", view.job_id, code, message)
         return True
 
     def _count(self, done: Counter[Action]) -> None:
