@@ -12,6 +12,12 @@ slow_upstream      every submit is answered ``SLOW_DELAY_S`` late (past the clie
                    still creates and bills the task: ambiguous submits
 upstream_outage    ``POST /admin/outage``: every call of DashScope's API answers 503
 s3_outage          the S3 proxy resets (or refuses) every connection; moto keeps its objects
+flaky_upstream     a share of submits and queries is dropped before any answer, another
+                   answered 200 with a truncated body (``faults.*.drop_rate``,
+                   ``malformed_rate``); a truncated submit still created its task
+rate_storm         the account's submit rate and query budget are cut to a tenth, unannounced
+                   (``PATCH /admin/config``): 429s until the limiter has adapted
+s3_slow            the S3 proxy holds every answer ``S3_SLOW_DELAY_S`` (under the read timeout)
 =================  ==========================================================================
 
 Each fault's :meth:`Fault.details` says what happened during it: the upstream calls it
@@ -29,7 +35,16 @@ import httpx
 from bench.chaos.crew import Crew, Event
 from bench.chaos.proxy import Mode, TcpProxy
 from bench.chaos.redis_server import AofRedis
-from bench.chaos.scenario import API_GROUPS, REDIS_DOWN_S, SLOW_DELAY_S, FaultStep
+from bench.chaos.scenario import (
+    API_GROUPS,
+    FLAKY_RATES,
+    RATE_STORM_QUERY_QPS,
+    RATE_STORM_SUBMIT_RPS,
+    REDIS_DOWN_S,
+    S3_SLOW_DELAY_S,
+    SLOW_DELAY_S,
+    FaultStep,
+)
 
 
 class Fault(Protocol):
@@ -131,28 +146,38 @@ class RedisRestart:
         return {"down_s": round(self._back_at - self._stopped_at, 2), "pids": list(self._pids)}
 
 
-class SlowUpstream:
-    """Every submit answered ``delay_s`` late for ``duration_s`` (the task still created)."""
+class FaultRatesWindow:
+    """Emulator fault rates raised for ``duration_s`` (``PATCH /admin/config``), then put
+    back as they were; it counts the faults of ``kinds`` the emulator injected meanwhile."""
 
-    name = "slow_upstream"
-
-    def __init__(self, admin: httpx.Client, duration_s: float, delay_s: float = SLOW_DELAY_S):
+    def __init__(
+        self,
+        name: str,
+        admin: httpx.Client,
+        duration_s: float,
+        rates: dict[str, dict[str, float]],
+        kinds: tuple[str, ...],
+    ) -> None:
+        self.name = name
         self._admin = admin
         self._duration_s = duration_s
-        self._delay_s = delay_s
+        self._rates = rates
+        self._kinds = kinds
         self._began = 0.0
-        self._saved: dict[str, Any] = {}
+        self._saved: dict[str, dict[str, Any]] = {}
         self._before: Counts = {}
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, dict[str, int]] = {}
 
     def begin(self) -> float:
         response = self._admin.get("/admin/config")
         response.raise_for_status()
-        submit = response.json()["faults"]["submit"]
-        self._saved = {"delay_rate": submit["delay_rate"], "delay_s": submit["delay_s"]}
+        current = response.json()["faults"]
+        self._saved = {
+            group: {field: current[group][field] for field in fields}
+            for group, fields in self._rates.items()
+        }
         self._before = _faults_of(self._admin)
-        patch = {"faults": {"submit": {"delay_rate": 1.0, "delay_s": self._delay_s}}}
-        self._admin.patch("/admin/config", json=patch).raise_for_status()
+        self._admin.patch("/admin/config", json={"faults": self._rates}).raise_for_status()
         self._began = time.time()
         return self._began
 
@@ -160,13 +185,87 @@ class SlowUpstream:
         return now >= self._began + self._duration_s
 
     def end(self) -> float:
-        patch = {"faults": {"submit": self._saved}}
-        self._admin.patch("/admin/config", json=patch).raise_for_status()
-        self._seen = _delta(_faults_of(self._admin), self._before, "delay")
+        self._admin.patch("/admin/config", json={"faults": self._saved}).raise_for_status()
+        after = _faults_of(self._admin)
+        self._seen = {kind: _delta(after, self._before, kind) for kind in self._kinds}
         return time.time()
 
     def details(self) -> dict[str, Any]:
-        return {"delay_s": self._delay_s, "delayed_calls": self._seen}
+        return {"rates": self._rates, "faults_injected": self._seen}
+
+
+def slow_upstream(admin: httpx.Client, duration_s: float) -> FaultRatesWindow:
+    """Every submit answered ``SLOW_DELAY_S`` late (the task still created): ambiguous."""
+    rates = {"submit": {"delay_rate": 1.0, "delay_s": SLOW_DELAY_S}}
+    return FaultRatesWindow("slow_upstream", admin, duration_s, rates, ("delay",))
+
+
+def flaky_upstream(admin: httpx.Client, duration_s: float) -> FaultRatesWindow:
+    """Submits and queries dropped without an answer, or answered with a truncated body."""
+    rates = {group: dict(FLAKY_RATES) for group in ("submit", "query")}
+    return FaultRatesWindow("flaky_upstream", admin, duration_s, rates, ("drop", "malformed"))
+
+
+class RateStorm:
+    """The account's submit rate and query budget cut to a tenth for ``duration_s``,
+    unannounced: a storm of 429s until the limiter adapts; then put back."""
+
+    name = "rate_storm"
+
+    def __init__(self, admin: httpx.Client, duration_s: float) -> None:
+        self._admin = admin
+        self._duration_s = duration_s
+        self._began = 0.0
+        self._saved: list[dict[str, Any]] = []
+        self._before: dict[str, int] = {}
+        self._seen: dict[str, int] = {}
+
+    def begin(self) -> float:
+        response = self._admin.get("/admin/config")
+        response.raise_for_status()
+        self._saved = response.json()["accounts"]
+        stormy = [
+            {
+                **account,
+                "query_qps": RATE_STORM_QUERY_QPS,
+                "limits": {
+                    model: {**limits, "submit_rps": RATE_STORM_SUBMIT_RPS}
+                    for model, limits in account["limits"].items()
+                },
+            }
+            for account in self._saved
+        ]
+        self._before = self._throttled()
+        self._admin.patch("/admin/config", json={"accounts": stormy}).raise_for_status()
+        self._began = time.time()
+        return self._began
+
+    def over(self, now: float) -> bool:
+        return now >= self._began + self._duration_s
+
+    def end(self) -> float:
+        self._admin.patch("/admin/config", json={"accounts": self._saved}).raise_for_status()
+        after = self._throttled()
+        self._seen = {code: n - self._before.get(code, 0) for code, n in after.items() if n > 0}
+        return time.time()
+
+    def details(self) -> dict[str, Any]:
+        total = sum(self._seen.values())
+        return {
+            "submit_rps": RATE_STORM_SUBMIT_RPS,
+            "query_qps": RATE_STORM_QUERY_QPS,
+            "answered_429_by_code": self._seen,
+            "answered_429_per_s": round(total / self._duration_s, 2),
+        }
+
+    def _throttled(self) -> dict[str, int]:
+        response = self._admin.get("/admin/stats")
+        response.raise_for_status()
+        totals: dict[str, int] = {}
+        for account in response.json()["accounts"].values():
+            for code, n in account.get("throttled", {}).items():
+                totals[code] = totals.get(code, 0) + int(n)
+        return totals
 
 
 class UpstreamOutage:
@@ -199,6 +298,35 @@ class UpstreamOutage:
     def details(self) -> dict[str, Any]:
         per_s = {g: round(n / self._duration_s, 2) for g, n in self._seen.items()}
         return {"calls_refused": self._seen, "calls_refused_per_s": per_s}
+
+
+class S3Slow:
+    """Every answer of S3 held ``S3_SLOW_DELAY_S`` for ``duration_s`` (slow, not down)."""
+
+    name = "s3_slow"
+
+    def __init__(self, proxy: TcpProxy, duration_s: float) -> None:
+        self._proxy = proxy
+        self._duration_s = duration_s
+        self._began = 0.0
+        self._before = 0
+
+    def begin(self) -> float:
+        self._before = self._proxy.counts.accepted
+        self._proxy.slow_answers(S3_SLOW_DELAY_S)
+        self._began = time.time()
+        return self._began
+
+    def over(self, now: float) -> bool:
+        return now >= self._began + self._duration_s
+
+    def end(self) -> float:
+        self._proxy.slow_answers(0.0)
+        return time.time()
+
+    def details(self) -> dict[str, Any]:
+        opened = self._proxy.counts.accepted - self._before
+        return {"answer_delay_s": S3_SLOW_DELAY_S, "connections_opened": opened}
 
 
 class S3Outage:
@@ -254,8 +382,14 @@ def build(
         return WarmShutdown(crew)
     if step.name == RedisRestart.name:
         return RedisRestart(redis)
-    if step.name == SlowUpstream.name:
-        return SlowUpstream(admin, step.duration_s)
+    if step.name == "slow_upstream":
+        return slow_upstream(admin, step.duration_s)
+    if step.name == "flaky_upstream":
+        return flaky_upstream(admin, step.duration_s)
+    if step.name == RateStorm.name:
+        return RateStorm(admin, step.duration_s)
+    if step.name == S3Slow.name:
+        return S3Slow(proxy, step.duration_s)
     if step.name == UpstreamOutage.name:
         return UpstreamOutage(admin, step.duration_s)
     if step.name == S3Outage.name:

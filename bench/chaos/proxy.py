@@ -12,6 +12,9 @@ switches between three modes:
   connections are refused by the kernel (ECONNREFUSED); it is opened again on the same port
   when the proxy forwards again.
 
+Independently of the mode, :meth:`TcpProxy.slow_answers` holds every chunk the target sends
+back for a while: a slow store, which answers late but answers.
+
 One thread accepts; each connection gets one thread that pumps both directions. Sockets are
 only closed by the thread that owns them (a connection to reset is flagged, and its thread
 resets it within :data:`TICK_S`), so no thread ever waits on a descriptor another closed.
@@ -127,6 +130,7 @@ class TcpProxy:
         self._links: set[_Link] = set()
         self._stopping = threading.Event()
         self._acceptor: threading.Thread | None = None
+        self._answer_delay_s = 0.0
         self.counts = ProxyCounts()
 
     @property
@@ -143,6 +147,11 @@ class TcpProxy:
     def mode(self) -> Mode:
         """The current mode."""
         return self._mode
+
+    def slow_answers(self, delay_s: float) -> None:
+        """Hold every chunk the target sends back ``delay_s`` before passing it on (0: no
+        delay): a slow server, on live and new connections alike."""
+        self._answer_delay_s = max(0.0, delay_s)
 
     def live_connections(self) -> int:
         """Connections being forwarded now."""
@@ -290,6 +299,9 @@ class TcpProxy:
                     data = sock.recv(CHUNK_BYTES)
                     if not data:
                         return False
+                    delay_s = self._answer_delay_s
+                    if sock is target and delay_s > 0 and link.doomed.wait(delay_s):
+                        return True
                     peers[sock].sendall(data)
             except OSError:
                 return False

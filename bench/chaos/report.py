@@ -48,7 +48,8 @@ DEFINITIONS: Final = {
     "time to the last completion; null: not recovered by the deadline, or no baseline",
     "wall_s": "from submitting the first job to the end of the run",
     "fault_end": "sigterm: the restarted worker is ready; redis_restart: Redis answers again; "
-    "slow_upstream, upstream_outage, s3_outage: the window closes",
+    "slow_upstream, upstream_outage, s3_outage, flaky_upstream, rate_storm, s3_slow: the "
+    "window closes",
     "upstream_timeline": "the emulator's view every 5 s: tasks in flight, submits accepted, "
     "tasks finished, 429s answered (cumulative)",
     "pipeline_timeline": "wanqueue's view every 5 s, from Redis: slot leases held, messages "

@@ -53,6 +53,19 @@ SLOW_DELAY_S: Final = READ_TIMEOUT_S + 2.0
 """Each submit of the slow window is answered this late: past the client's read timeout, so
 the client gives up while the upstream creates (and bills) the task."""
 S3_OUTAGE_S: Final = 30.0
+FLAKY_UPSTREAM_S: Final = 20.0
+FLAKY_RATES: Final = {"drop_rate": 0.1, "malformed_rate": 0.1}
+"""Share of the submits and queries of the flaky window whose connection is dropped before
+any answer, and whose 200 answer comes back truncated (a submit's task is still created)."""
+RATE_STORM_S: Final = 20.0
+RATE_STORM_SUBMIT_RPS: Final = 1.0
+RATE_STORM_QUERY_QPS: Final = 2.0
+"""The account's limits during the 429 storm: a tenth of its submit rate and of its query
+budget, unannounced, so that most calls are answered 429 until the limiter has adapted."""
+S3_SLOW_S: Final = 20.0
+S3_SLOW_DELAY_S: Final = 2.0
+"""Each answer of S3 is held this long during the slow window (under the client's read
+timeout: slow, not down)."""
 REDIS_DOWN_S: Final = 1.0
 """Redis stays stopped this long between its stop and its start."""
 API_GROUPS: Final = ("submit", "sync", "query", "cancel", "list", "upload")
@@ -68,8 +81,8 @@ class FaultStep:
     """One fault of the plan.
 
     Attributes:
-        name: ``sigterm``, ``redis_restart``, ``slow_upstream``, ``upstream_outage`` or
-            ``s3_outage``.
+        name: ``sigterm``, ``redis_restart``, ``slow_upstream``, ``upstream_outage``,
+            ``s3_outage``, ``flaky_upstream``, ``rate_storm`` or ``s3_slow``.
         after_share: Share of the jobs that must be terminal before it starts.
         duration_s: How long it lasts (0: an event, such as a restart).
     """
@@ -84,14 +97,16 @@ PLAN: Final = (
     FaultStep("slow_upstream", 0.10, SLOW_UPSTREAM_S),
     FaultStep("upstream_outage", 0.20, UPSTREAM_OUTAGE_S),
     FaultStep("s3_outage", 0.35, S3_OUTAGE_S),
-    FaultStep("redis_restart", 0.50),
+    FaultStep("redis_restart", 0.45),
+    FaultStep("flaky_upstream", 0.52, FLAKY_UPSTREAM_S),
+    FaultStep("rate_storm", 0.60, RATE_STORM_S),
+    FaultStep("s3_slow", 0.68, S3_SLOW_S),
 )
 """The faults, one at a time, in this order. Each starts once its share of the jobs is
 terminal and the one before it has ended and the pipeline has recovered from it (at least
 ``MIN_GAP_S`` after its end, at most ``MAX_GAP_S``), so that every recovery is measured on
-its own. SIGKILLs every ``KILL_INTERVAL_S`` run underneath all of them. The Redis restart
-comes last: with Celery 5.7.0 it makes every worker exit, and the messages they held wait
-for the visibility timeout (see the report), which would blur the faults after it."""
+its own. SIGKILLs every ``KILL_INTERVAL_S`` run underneath all of them. The last ones come
+early enough in the backlog that jobs are still being submitted when they strike."""
 
 
 @dataclass(frozen=True)

@@ -7,21 +7,25 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from celery import Celery
 from pydantic import SecretStr
 
+from bench.chaos import faults
 from bench.chaos.ledger import by_time
 from bench.chaos.locate import ADMITTED, NOWHERE, WAITING_ROOM, locate, message_job
 from bench.chaos.probe import Probe, sweep_counts
 from bench.chaos.proxy import Mode, TcpProxy
 from bench.chaos.recovery import DRAINED, NO_BASELINE, NOT_RECOVERED, RATE, rate, recovery
 from bench.chaos.redis_server import AofRedis
+from bench.chaos.scenario import PLAN as PLAN_OF_THE_SUITE
 from bench.chaos.scenario import FaultStep
 from bench.chaos.schedule import Schedule
 from config import Settings
@@ -117,6 +121,32 @@ def test_proxy_refuse_mode_refuses_then_listens_again_on_the_same_port(echo_port
         assert proxy.port == port
         with _connect(port) as sock:
             assert _echoes(sock)
+
+
+def test_proxy_slow_answers_hold_what_the_target_sends_back(echo_port: int) -> None:
+    with TcpProxy(LOOPBACK, echo_port) as proxy, _connect(proxy.port) as sock:
+        proxy.slow_answers(0.3)
+        began = time.monotonic()
+        assert _echoes(sock)
+        assert time.monotonic() - began >= 0.3
+        proxy.slow_answers(0.0)
+        began = time.monotonic()
+        assert _echoes(sock)
+        assert time.monotonic() - began < 0.3
+
+
+def _unbound(step: FaultStep) -> faults.Fault:
+    """The fault of a step, bound to no parts: building one only keeps them."""
+    none: Any = None
+    return faults.build(step, crew=none, redis=none, admin=none, proxy=none, s3_mode="reset")
+
+
+def test_every_fault_of_the_plan_is_known() -> None:
+    assert [_unbound(step).name for step in PLAN_OF_THE_SUITE] == [
+        step.name for step in PLAN_OF_THE_SUITE
+    ]
+    with pytest.raises(ValueError, match="unknown fault"):
+        _unbound(FaultStep("flood", 0.5))
 
 
 def test_proxy_closes_the_client_when_the_target_is_gone() -> None:
