@@ -206,9 +206,9 @@ class WanQueue:
             batch: The batch.
             codes: Retry only the jobs that failed with one of these error codes, whatever
                 they cost. None: every failure that cost nothing; not ``SubmitOutcomeUnknown``
-                (its upstream task may exist, and be billed) nor a job whose task succeeded
-                and was billed, its images lost after (``ResultExpired``, a storage error,
-                ``Stuck`` while storing): name their codes to retry those jobs as well.
+                (its upstream task may exist, and be billed) nor a job whose task succeeded,
+                or may have, which is billed (:func:`producers.retries.may_be_billed`): name
+                their codes to retry those jobs as well.
 
         Raises:
             InputInvalid: ``batch`` is not a valid name.

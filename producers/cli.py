@@ -105,7 +105,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="C",
         help="only jobs that failed with this error code, even if paid for (repeat for "
         "several); default: the failures that cost nothing (not SubmitOutcomeUnknown, not a "
-        "job whose task succeeded before its images were lost)",
+        "job whose task succeeded or may have)",
     )
 
     commands_.add_parser("flower", help="run Flower for the workers, with basic auth")

@@ -15,9 +15,11 @@ s3_outage          the S3 proxy resets (or refuses) every connection; moto keeps
 flaky_upstream     a share of submits and queries is dropped before any answer, another
                    answered 200 with a truncated body (``faults.*.drop_rate``,
                    ``malformed_rate``); a truncated submit still created its task
-rate_storm         the account's submit rate and query budget are cut to a tenth, unannounced
+rate_storm         the account's submit rate and query budget are cut (to
+                   ``RATE_STORM_SUBMIT_RPS`` and ``RATE_STORM_QUERY_QPS``), unannounced
                    (``PATCH /admin/config``): 429s until the limiter has adapted
-s3_slow            the S3 proxy holds every answer ``S3_SLOW_DELAY_S`` (under the read timeout)
+s3_slow            the S3 proxy holds every chunk S3 sends back ``S3_SLOW_DELAY_S`` (under the
+                   client's read timeout)
 =================  ==========================================================================
 
 Each fault's :meth:`Fault.details` says what happened during it: the upstream calls it
@@ -28,7 +30,7 @@ a hot loop (clients retrying without pause) shows.
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import httpx
 
@@ -45,6 +47,9 @@ from bench.chaos.scenario import (
     SLOW_DELAY_S,
     FaultStep,
 )
+
+SLOW_UPSTREAM: Final = "slow_upstream"
+FLAKY_UPSTREAM: Final = "flaky_upstream"
 
 
 class Fault(Protocol):
@@ -197,18 +202,19 @@ class FaultRatesWindow:
 def slow_upstream(admin: httpx.Client, duration_s: float) -> FaultRatesWindow:
     """Every submit answered ``SLOW_DELAY_S`` late (the task still created): ambiguous."""
     rates = {"submit": {"delay_rate": 1.0, "delay_s": SLOW_DELAY_S}}
-    return FaultRatesWindow("slow_upstream", admin, duration_s, rates, ("delay",))
+    return FaultRatesWindow(SLOW_UPSTREAM, admin, duration_s, rates, ("delay",))
 
 
 def flaky_upstream(admin: httpx.Client, duration_s: float) -> FaultRatesWindow:
     """Submits and queries dropped without an answer, or answered with a truncated body."""
     rates = {group: dict(FLAKY_RATES) for group in ("submit", "query")}
-    return FaultRatesWindow("flaky_upstream", admin, duration_s, rates, ("drop", "malformed"))
+    return FaultRatesWindow(FLAKY_UPSTREAM, admin, duration_s, rates, ("drop", "malformed"))
 
 
 class RateStorm:
-    """The account's submit rate and query budget cut to a tenth for ``duration_s``,
-    unannounced: a storm of 429s until the limiter adapts; then put back."""
+    """The accounts' submit rate and query budget cut to ``RATE_STORM_SUBMIT_RPS`` and
+    ``RATE_STORM_QUERY_QPS`` for ``duration_s``, unannounced: a storm of 429s until the
+    limiter adapts; then put back."""
 
     name = "rate_storm"
 
@@ -219,6 +225,7 @@ class RateStorm:
         self._saved: list[dict[str, Any]] = []
         self._before: dict[str, int] = {}
         self._seen: dict[str, int] = {}
+        self._lasted_s = duration_s
 
     def begin(self) -> float:
         response = self._admin.get("/admin/config")
@@ -245,9 +252,12 @@ class RateStorm:
 
     def end(self) -> float:
         self._admin.patch("/admin/config", json={"accounts": self._saved}).raise_for_status()
+        ended = time.time()
         after = self._throttled()
-        self._seen = {code: n - self._before.get(code, 0) for code, n in after.items() if n > 0}
-        return time.time()
+        deltas = {code: n - self._before.get(code, 0) for code, n in after.items()}
+        self._seen = {code: n for code, n in deltas.items() if n > 0}
+        self._lasted_s = ended - self._began
+        return ended
 
     def details(self) -> dict[str, Any]:
         total = sum(self._seen.values())
@@ -255,7 +265,7 @@ class RateStorm:
             "submit_rps": RATE_STORM_SUBMIT_RPS,
             "query_qps": RATE_STORM_QUERY_QPS,
             "answered_429_by_code": self._seen,
-            "answered_429_per_s": round(total / self._duration_s, 2),
+            "answered_429_per_s": round(total / max(self._lasted_s, 1e-9), 2),
         }
 
     def _throttled(self) -> dict[str, int]:
@@ -301,7 +311,8 @@ class UpstreamOutage:
 
 
 class S3Slow:
-    """Every answer of S3 held ``S3_SLOW_DELAY_S`` for ``duration_s`` (slow, not down)."""
+    """Every chunk S3 sends back held ``S3_SLOW_DELAY_S`` for ``duration_s`` (slow, not
+    down)."""
 
     name = "s3_slow"
 
@@ -382,9 +393,9 @@ def build(
         return WarmShutdown(crew)
     if step.name == RedisRestart.name:
         return RedisRestart(redis)
-    if step.name == "slow_upstream":
+    if step.name == SLOW_UPSTREAM:
         return slow_upstream(admin, step.duration_s)
-    if step.name == "flaky_upstream":
+    if step.name == FLAKY_UPSTREAM:
         return flaky_upstream(admin, step.duration_s)
     if step.name == RateStorm.name:
         return RateStorm(admin, step.duration_s)

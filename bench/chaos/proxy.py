@@ -12,8 +12,9 @@ switches between three modes:
   connections are refused by the kernel (ECONNREFUSED); it is opened again on the same port
   when the proxy forwards again.
 
-Independently of the mode, :meth:`TcpProxy.slow_answers` holds every chunk the target sends
-back for a while: a slow store, which answers late but answers.
+Independently of the mode, :meth:`TcpProxy.slow_answers` holds every chunk (up to
+:data:`CHUNK_BYTES`) the target sends back for a while: a slow store, which answers late but
+answers.
 
 One thread accepts; each connection gets one thread that pumps both directions. Sockets are
 only closed by the thread that owns them (a connection to reset is flagged, and its thread

@@ -60,12 +60,12 @@ any answer, and whose 200 answer comes back truncated (a submit's task is still 
 RATE_STORM_S: Final = 20.0
 RATE_STORM_SUBMIT_RPS: Final = 1.0
 RATE_STORM_QUERY_QPS: Final = 2.0
-"""The account's limits during the 429 storm: a tenth of its submit rate and of its query
-budget, unannounced, so that most calls are answered 429 until the limiter has adapted."""
+"""The account's limits during the 429 storm (against 10 submits/s and 20 queries/s),
+unannounced, so that calls are answered 429 until the limiter has adapted."""
 S3_SLOW_S: Final = 20.0
 S3_SLOW_DELAY_S: Final = 2.0
-"""Each answer of S3 is held this long during the slow window (under the client's read
-timeout: slow, not down)."""
+"""Each chunk S3 sends back (up to 64 KiB: a PUT's whole answer) is held this long during the
+slow window, under the client's read timeout: slow, not down."""
 REDIS_DOWN_S: Final = 1.0
 """Redis stays stopped this long between its stop and its start."""
 API_GROUPS: Final = ("submit", "sync", "query", "cancel", "list", "upload")
@@ -173,6 +173,12 @@ class Scenario:
             "min_gap_s": MIN_GAP_S * self.time_scale,
             "max_gap_s": MAX_GAP_S * self.time_scale,
             "slow_delay_s": SLOW_DELAY_S,
+            "flaky_rates": FLAKY_RATES,
+            "rate_storm": {
+                "submit_rps": RATE_STORM_SUBMIT_RPS,
+                "query_qps": RATE_STORM_QUERY_QPS,
+            },
+            "s3_slow_delay_s": S3_SLOW_DELAY_S,
             "s3_mode": self.s3_mode,
             "redis": "redis-server, appendonly yes, appendfsync everysec; restarted by "
             f"SIGTERM, down {REDIS_DOWN_S:g} s, same port and directory",

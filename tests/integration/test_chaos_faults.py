@@ -16,17 +16,30 @@ from bench.chaos.scenario import (
 from tests.integration.emulator_harness import RunningEmulator
 
 CALLS = 40
+KINDS = ("drop", "malformed")
 
 
-def _queries(emulator: RunningEmulator, calls: int = CALLS) -> list[int | None]:
-    """Query an unknown task ``calls`` times; each status code, None for a dropped answer."""
-    codes: list[int | None] = []
+BROKEN = "broken"
+"""A 200 answer whose body is not JSON (truncated)."""
+
+
+def _queries(emulator: RunningEmulator, calls: int = CALLS) -> list[int | str | None]:
+    """Query an unknown task ``calls`` times (the API answers 200, status UNKNOWN); each
+    status code, :data:`BROKEN` for a body that is not JSON, None for a dropped answer."""
+    codes: list[int | str | None] = []
     with httpx.Client(base_url=emulator.base_url, headers=emulator.auth(KEY)) as api:
         for _ in range(calls):
             try:
-                codes.append(api.get("/tasks/no-such-task").status_code)
+                response = api.get("/tasks/no-such-task")
             except httpx.TransportError:
                 codes.append(None)
+                continue
+            try:
+                response.json()
+            except ValueError:
+                codes.append(BROKEN)
+            else:
+                codes.append(response.status_code)
     return codes
 
 
@@ -40,9 +53,13 @@ def test_the_flaky_window_drops_and_truncates_answers_then_puts_the_rates_back(
     emulator.set_config(Scenario().emulator_config())
     before = emulator.get_config()["faults"]
     with _admin(emulator) as admin:
-        fault = faults.flaky_upstream(admin, duration_s=5.0)
-        fault.begin()
+        suite = faults.flaky_upstream(admin, duration_s=5.0)
+        suite.begin()
         during = emulator.get_config()["faults"]
+        suite.end()
+        heavy = {"drop_rate": 0.5, "malformed_rate": 0.4}  # many faults in a few calls
+        fault = faults.FaultRatesWindow("flaky", admin, 5.0, {"query": heavy}, KINDS)
+        fault.begin()
         codes = _queries(emulator)
         fault.end()
     assert {k: during["query"][k] for k in FLAKY_RATES} == FLAKY_RATES
@@ -50,7 +67,8 @@ def test_the_flaky_window_drops_and_truncates_answers_then_puts_the_rates_back(
     assert emulator.get_config()["faults"] == before
     injected = fault.details()["faults_injected"]
     assert injected["drop"].get("query", 0) == codes.count(None) > 0
-    assert injected["malformed"].get("query", 0) > 0  # drawn (a 404 stays whole: not a 200)
+    assert injected["malformed"].get("query", 0) == codes.count(BROKEN) > 0
+    assert codes.count(200) == CALLS - codes.count(None) - codes.count(BROKEN)
 
 
 def test_the_rate_storm_answers_429_then_puts_the_limits_back(emulator: RunningEmulator) -> None:

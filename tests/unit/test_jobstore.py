@@ -451,8 +451,9 @@ def test_a_transition_can_match_a_stamp_as_a_number_and_a_field_as_absent(
     assert store.begin_submit(job_id)
     record = store.get(job_id)
     assert record is not None and record.intent_at is not None
-    stale = record.intent_at - 0.5
-    assert not store.transition(job_id, JobState.FAILED, match={"intent_at": stale})
+    for off_by_s in (-1e-6, 1e-6):  # the stamp's own resolution
+        stale = record.intent_at + off_by_s
+        assert not store.transition(job_id, JobState.FAILED, match={"intent_at": stale})
     assert not store.transition(job_id, JobState.FAILED, match={"intent_at": None})
     assert not store.transition(job_id, JobState.FAILED, match={"task_id": "t-1"})
     assert store.transition(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 
 from workers.contract import EditRequest, JobRecord, JobState, JobStore
-from workers.contract.live import LiveIndex
+from workers.contract.live import LiveIndex, LiveJob, Unreadable
 
 REQUEST = EditRequest.model_validate(
     {"model": "wan2.7-image", "prompt": "white background", "images": ["https://x.test/a.png"]}
@@ -78,24 +80,36 @@ def test_read_gives_what_a_sweep_needs(store: JobStore) -> None:
     assert store.live.read([], []) == []
 
 
-def test_an_unreadable_record_reads_as_gone_and_the_rest_of_the_page_is_read(
-    store: JobStore, redis_client: redis.Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    bad_state, bad_stamp, good = (store.create(JobRecord(request=REQUEST))[0] for _ in range(3))
-    redis_client.hset(f"{redis_prefix}job:{bad_state.job_id}", "state", "HALF-DONE")
-    redis_client.hset(f"{redis_prefix}job:{bad_stamp.job_id}", "updated_at", "soon")
-    ids = [bad_state.job_id, bad_stamp.job_id, good.job_id]
-    views = store.live.read(ids, [1.0, 1.0, 1.0])
-    assert views[:2] == [None, None]
-    assert views[2] is not None and views[2].job_id == good.job_id
-    assert f"job {bad_state.job_id}: its record cannot be read" in caplog.text
-
-
-def test_backfill_lists_the_live_jobs_the_index_lacks_and_marks_it_complete(
+def test_an_unreadable_record_is_told_apart_and_the_rest_of_the_page_is_read(
     store: JobStore, redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    """Jobs created before the index existed (an upgrade) are listed once, by their last
-    change; listed, ended, vanished and unreadable records are left as they are."""
+    bad_state, bad_stamp, endless, good = (
+        store.create(JobRecord(request=REQUEST))[0] for _ in range(4)
+    )
+    redis_client.hset(f"{redis_prefix}job:{bad_state.job_id}", "state", "HALF-DONE")
+    redis_client.hset(f"{redis_prefix}job:{bad_stamp.job_id}", "updated_at", "soon")
+    redis_client.hset(f"{redis_prefix}job:{endless.job_id}", "intent_at", "nan")
+    ids = [bad_state.job_id, bad_stamp.job_id, endless.job_id, good.job_id]
+    views = store.live.read(ids, [1.0] * 4)
+    assert [type(view) for view in views[:3]] == [Unreadable] * 3
+    assert [view.job_id for view in views[:3]] == ids[:3]  # type: ignore[union-attr]
+    assert "HALF-DONE" in views[0].reason  # type: ignore[union-attr]
+    assert isinstance(views[3], LiveJob) and views[3].job_id == good.job_id
+
+
+# --- the backfill ---------------------------------------------------------------------------
+
+
+def unlist(client: redis.Redis, prefix: str, *job_ids: str) -> None:
+    """Take jobs out of the index, as if an older producer had written them."""
+    client.zrem(f"{prefix}live", *job_ids)
+
+
+def test_a_backfill_walk_lists_the_live_jobs_the_index_lacks_a_budget_at_a_time(
+    store: JobStore, redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    """Listed, ended, vanished and unreadable records are left as they are; the walk goes on
+    where the last step stopped, and the next one starts ``every_s`` after it began."""
     old_waiting, old_running, listed_job, ended, vanished, corrupt = (
         store.create(JobRecord(request=REQUEST, batch=batch))[0].job_id
         for batch in ("a", "a", "a", "b", "b", "b")
@@ -103,17 +117,38 @@ def test_backfill_lists_the_live_jobs_the_index_lacks_and_marks_it_complete(
     assert store.transition(old_running, JobState.RUNNING)
     assert store.transition(ended, JobState.SUCCEEDED)
     redis_client.delete(f"{redis_prefix}job:{vanished}")
-    redis_client.hset(f"{redis_prefix}job:{corrupt}", "updated_at", "not a time")
+    redis_client.hset(f"{redis_prefix}job:{corrupt}", "updated_at", "inf")
+    unlist(redis_client, redis_prefix, old_waiting, old_running, corrupt)
     key = f"{redis_prefix}live"
-    redis_client.zrem(key, old_waiting, old_running, corrupt)  # as before the upgrade
     listed_score = redis_client.zscore(key, listed_job)
-    assert not store.live.is_complete()
-    assert store.backfill_live() == 2
+    now_s = time.time()
+    assert store.backfill.step(now_s, budget=2, every_s=3600) == 2  # batch a's first two
+    assert redis_client.exists(f"{redis_prefix}live:backfill")
+    assert store.backfill.step(now_s, budget=2, every_s=3600) == 0  # a's last, b's first
+    assert store.backfill.step(now_s, budget=2, every_s=3600) == 0  # b's last two
+    assert store.backfill.step(now_s, budget=2, every_s=3600) == 0  # nothing left: done
+    assert not redis_client.exists(f"{redis_prefix}live:backfill")
     updated = float(redis_client.hget(f"{redis_prefix}job:{old_running}", "updated_at"))
     assert redis_client.zscore(key, old_running) == pytest.approx(updated * 1000)
     assert redis_client.zscore(key, old_waiting) is not None
     assert redis_client.zscore(key, listed_job) == listed_score
     assert redis_client.zscore(key, ended) is None
     assert redis_client.zscore(key, corrupt) is None
-    assert store.live.is_complete()
-    assert store.backfill_live() == 0  # idempotent
+
+    late = store.create(JobRecord(request=REQUEST, batch="c"))[0].job_id  # an old producer's
+    unlist(redis_client, redis_prefix, late)
+    assert store.backfill.step(now_s + 60, budget=10, every_s=3600) == 0  # not yet
+    assert store.backfill.step(now_s + 3600, budget=10, every_s=3600) == 1
+    assert redis_client.zscore(key, late) is not None
+
+
+def test_a_later_walk_reads_only_the_batches_active_since_the_last_one(
+    store: JobStore, redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    quiet = store.create(JobRecord(request=REQUEST, batch="quiet"))[0].job_id
+    now_s = time.time()
+    assert store.backfill.step(now_s, budget=100, every_s=60) == 0  # the first walk: all
+    redis_client.zadd(f"{redis_prefix}batches", {"quiet": now_s - 3 * 3600})  # long inactive
+    unlist(redis_client, redis_prefix, quiet)
+    assert store.backfill.step(now_s + 60, budget=100, every_s=60) == 0
+    assert redis_client.zscore(f"{redis_prefix}live", quiet) is None

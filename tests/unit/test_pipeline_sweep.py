@@ -391,5 +391,22 @@ def test_the_first_sweep_finds_stuck_jobs_created_before_the_live_index(
     age(redis_client, redis_prefix, running.job_id, HOUR_S)
     redis_client.zrem(f"{redis_prefix}live", running.job_id)  # as before the upgrade
     assert sweep() == Counter({Action.POLL: 1})
-    assert rt.store.live.is_complete()
     assert rt.store.live.score_s(running.job_id) is not None
+
+
+def test_an_unreadable_record_is_counted_logged_and_leaves_the_index(
+    rt: Runtime,
+    sweep: Sweep,
+    redis_client: redis.Redis,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bad = new_job(rt)
+    redis_client.hset(f"{redis_prefix}job:{bad.job_id}", "state", "HALF-DONE")
+    redis_client.zadd(f"{redis_prefix}live:unplaced", {bad.job_id: 1.0})
+    age(redis_client, redis_prefix, bad.job_id, HOUR_S)
+    assert sweep() == Counter({Action.UNREADABLE: 1})
+    assert counted(rt, Action.UNREADABLE) == 1
+    assert rt.store.live.score_s(bad.job_id) is None
+    assert rt.store.live.unplaced_since([bad.job_id]) == [None]
+    assert f"job {bad.job_id}: its record cannot be read" in caplog.text

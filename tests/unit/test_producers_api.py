@@ -363,12 +363,14 @@ def test_retry_failed_submits_each_failed_job_again_once(
 ) -> None:
     jobs = [
         queue.submit(job(i), custom_id=f"f{i}", batch="retry", tenant="shop-a", priority=p)
-        for i, p in enumerate(("bulk", "interactive", "bulk", "bulk", "bulk", "bulk"))
+        for i, p in enumerate(("bulk", "interactive", "bulk", "bulk", "bulk", "bulk", "bulk"))
     ]
     store = queue.store
-    failed, expired, ambiguous, canceled, done, billed = jobs
+    failed, expired, ambiguous, canceled, done, billed, unseen = jobs
     store.transition(billed.job_id, JobState.STORING)  # its task succeeded: it was paid for
     store.transition(billed.job_id, JobState.FAILED, error_code="ResultExpired")
+    assert store.begin_submit(unseen.job_id) and store.attach_task(unseen.job_id, "t-7", None)
+    store.transition(unseen.job_id, JobState.FAILED, error_code="Stuck")  # it may have succeeded
     store.transition(failed.job_id, JobState.FAILED, error_code="InternalError")
     store.transition(expired.job_id, JobState.EXPIRED)
     store.transition(ambiguous.job_id, JobState.FAILED, error_code="SubmitOutcomeUnknown")
@@ -390,7 +392,7 @@ def test_retry_failed_submits_each_failed_job_again_once(
     kept = store.get(failed.job_id)
     assert kept is not None and kept.state is JobState.FAILED  # the failed record stays
 
-    named = queue.retry_failed("retry", codes=["SubmitOutcomeUnknown", "ResultExpired"])
-    assert named.created == 2  # named codes are retried, whatever they cost
+    named = queue.retry_failed("retry", codes=["SubmitOutcomeUnknown", "ResultExpired", "Stuck"])
+    assert named.created == 3  # named codes are retried, whatever they cost
     assert queue.get_by_custom_id(f"retry-{ambiguous.job_id}") is not None
     assert queue.get_by_custom_id(f"retry-{billed.job_id}") is not None

@@ -71,7 +71,8 @@ CHANGE_SCRIPT: Final = """-- Change a job record: move its state forward (never 
 --   set: {field: value}, del: [fields], stamp: [fields set to now], incr: {field: n},
 --   terminal_ok: bool, ranks: {state: rank}, terminal_rank, ttl (s), prefix}
 -- A terminal move also expires {prefix}custom:{custom_id}, refreshes the batch's expiry
--- and its score in {prefix}batches, and takes the job out of {prefix}live; any other move
+-- and its score in {prefix}batches, and takes the job out of {prefix}live (and of
+-- {prefix}live:unplaced, the sweeper's findings); any other move
 -- to a new state scores the job in {prefix}live with the time (ms). Field changes alone
 -- (a poll's token swap) leave {prefix}live alone. (Keys named by the record and the
 -- prefix: one Redis, not a cluster.)
@@ -109,7 +110,9 @@ redis.call('HSET', job, unpack(args))
 for _, field in ipairs(o.del) do redis.call('HDEL', job, field) end
 for field, n in pairs(o.incr) do redis.call('HINCRBY', job, field, n) end
 if to and to ~= cur and o.ranks[to] >= o.terminal_rank then
-  redis.call('ZREM', o.prefix .. 'live', redis.call('HGET', job, 'job_id'))
+  local job_id = redis.call('HGET', job, 'job_id')
+  redis.call('ZREM', o.prefix .. 'live', job_id)
+  redis.call('ZREM', o.prefix .. 'live:unplaced', job_id)
   redis.call('EXPIRE', job, o.ttl)
   local custom = redis.call('HGET', job, 'custom_id')
   if custom then redis.call('EXPIRE', o.prefix .. 'custom:' .. custom, o.ttl) end

@@ -17,6 +17,7 @@ from typing import Any, Final
 from redis import Redis
 
 from config import PipelineSettings
+from workers.contract.backfill import Backfill
 from workers.contract.jobscripts import CHANGE_SCRIPT, CREATE_SCRIPT, change_args, create_args
 from workers.contract.live import LiveIndex
 from workers.contract.records import JobRecord, from_hash
@@ -49,8 +50,9 @@ class JobStore:
     * ``{prefix}live``: sorted set of the jobs not yet terminal, job id → ms of the job's last
       change of state; kept by the create and change scripts in the same call (a terminal
       move takes the job out; a change of fields alone leaves it), read and moved on by the
-      sweeper through :attr:`live` (:class:`~workers.contract.live.LiveIndex`, which also
-      holds the sweep's cursor and lock).
+      sweeper through :attr:`live` (:class:`~workers.contract.live.LiveIndex`, which lists
+      its own keys: the sweep's cursor and lock, its findings of unplaced jobs); jobs written
+      without it are listed by :attr:`backfill` (:class:`~workers.contract.backfill.Backfill`).
 
     The upstream-task links and the counters are :class:`TaskOwners`' keys (:attr:`tasks`);
     :meth:`claim_task`, :meth:`task_owner`, :meth:`task_owners`, :meth:`incr_stat` and
@@ -76,6 +78,8 @@ class JobStore:
         """The upstream-task links and counters, under the same prefix."""
         self.live = LiveIndex(redis, prefix)
         """The index of live jobs (kept by this store's scripts), under the same prefix."""
+        self.backfill = Backfill(redis, prefix, self.live)
+        """The walks that list in :attr:`live` the jobs written without it."""
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -206,35 +210,6 @@ class JobStore:
             if gone:
                 self._redis.zrem(key, *gone)
         return [name for name, exists in zip(names, alive, strict=True) if exists]
-
-    def backfill_live(self) -> int:
-        """List in the live index every kept job that is not terminal and is not listed yet,
-        scored by its record's last change: jobs created before the index existed (an
-        upgrade from a version without it). Idempotent, and safe while the pipeline runs (a
-        job that ends meanwhile may be listed again; the sweep drops it). Marks the index
-        complete (:meth:`LiveIndex.is_complete`).
-
-        Returns:
-            How many jobs it listed.
-        """
-        listed = 0
-        for batch in self.batches():
-            ids = self.batch_job_ids(batch)
-            for start in range(0, len(ids), CHUNK):
-                chunk = ids[start : start + CHUNK]
-                with translated("backfill live"):
-                    pipe = self._redis.pipeline(transaction=False)
-                    for job_id in chunk:
-                        pipe.hmget(self.job_key(job_id), ("state", "updated_at", "created_at"))
-                    replies = pipe.execute()
-                scores = {}
-                for job_id, (state, updated, created) in zip(chunk, replies, strict=True):
-                    at = _live_since_ms(state, updated or created)
-                    if at is not None:
-                        scores[job_id] = at
-                listed += self.live.add_missing(scores)
-        self.live.mark_complete()
-        return listed
 
     def counts_by_state(self, batch: str) -> dict[JobState, int]:
         """How many of a batch's kept jobs are in each state."""
@@ -408,17 +383,3 @@ class JobStore:
     def stat(self, name: str) -> int:
         """A counter's value (0 when never counted)."""
         return self.tasks.stat(name)
-
-
-_TERMINAL_VALUES: Final = frozenset(state.value for state in TERMINAL_STATES)
-
-
-def _live_since_ms(state: object, changed_at: object) -> float | None:
-    """The live-index score (ms) of a record with this state and last change; None when it
-    is gone, terminal, or unreadable (a record the pipeline could not follow either)."""
-    if state is None or changed_at is None or text(state) in _TERMINAL_VALUES:
-        return None
-    try:
-        return float(text(changed_at)) * 1000
-    except ValueError:
-        return None

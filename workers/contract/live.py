@@ -12,7 +12,7 @@ so that the job is looked at again only once it had time to move.
 
 from __future__ import annotations
 
-import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -22,8 +22,6 @@ from redis import Redis
 from workers.contract.records import TIMESTAMP_PREFIX
 from workers.contract.redisio import text, translated
 from workers.contract.states import JobState
-
-_log = logging.getLogger(__name__)
 
 PAGE_SCRIPT: Final = """-- The next page of a sweep over the live jobs (oldest first).
 -- KEYS[1] live index (zset: job id -> ms), KEYS[2] cursor (string: rank of the next page)
@@ -88,6 +86,20 @@ class LiveJob:
     storing_at: float | None = None
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A listed job whose record no step of the pipeline can follow: an unknown state, or a
+    time stamp that is not a finite number.
+
+    Attributes:
+        job_id: The job.
+        reason: What is wrong with it.
+    """
+
+    job_id: str
+    reason: str
+
+
 class LiveIndex:
     """The live jobs of one prefix, and the sweep's position among them.
 
@@ -100,8 +112,7 @@ class LiveIndex:
       (``SET NX PX``: one sweep per interval for the whole fleet).
     * ``{prefix}live:unplaced``: sorted set, waiting job id → when a sweep first found it
       neither waiting nor admitted (epoch s); it is parked again when found so once more.
-    * ``{prefix}live:complete``: string, present once the jobs created before the index
-      existed were listed (see :meth:`is_complete`).
+      A job leaves it when it is parked, found placed, dropped, or ends (the change script).
 
     It reads the fields of ``{prefix}job:{id}`` listed in :data:`_FIELDS`. Redis failures
     leave as :class:`~workers.errors.RedisUnavailable` or :class:`~workers.errors.RedisRejected`.
@@ -132,9 +143,11 @@ class LiveIndex:
         pairs = zip(flat[::2], flat[1::2], strict=True)
         return [(text(job_id), float(score) / 1000) for job_id, score in pairs]
 
-    def read(self, job_ids: Sequence[str], scores_s: Sequence[float]) -> list[LiveJob | None]:
-        """What a sweep needs of each job (None: its record is gone or unreadable), in order;
-        ``scores_s`` are their scores (from :meth:`next_page`)."""
+    def read(
+        self, job_ids: Sequence[str], scores_s: Sequence[float]
+    ) -> list[LiveJob | Unreadable | None]:
+        """What a sweep needs of each job (None: its record is gone), in order; ``scores_s``
+        are their scores (from :meth:`next_page`)."""
         if not job_ids:
             return []
         with translated("live read"):
@@ -156,16 +169,18 @@ class LiveIndex:
             found = self._redis.zmscore(f"{self._key}:unplaced", list(job_ids))
         return [None if at is None else float(at) for at in found]
 
-    def mark_unplaced(self, job_ids: Sequence[str], at_s: float, keep_s: float) -> None:
+    def mark_unplaced(self, job_ids: Sequence[str], at_s: float) -> None:
         """Record that a sweep found these waiting jobs neither waiting nor admitted at
-        ``at_s``, and forget findings older than ``keep_s``."""
-        key = f"{self._key}:unplaced"
+        ``at_s``."""
+        if job_ids:
+            with translated("live unplaced"):
+                self._redis.zadd(f"{self._key}:unplaced", dict.fromkeys(job_ids, at_s))
+
+    def forget_unplaced_before(self, at_s: float) -> None:
+        """Forget the findings of :meth:`mark_unplaced` older than ``at_s`` (epoch s): jobs
+        that moved on and were not looked at since."""
         with translated("live unplaced"):
-            pipe = self._redis.pipeline(transaction=False)
-            if job_ids:
-                pipe.zadd(key, dict.fromkeys(job_ids, at_s))
-            pipe.zremrangebyscore(key, "-inf", at_s - keep_s)
-            pipe.execute()
+            self._redis.zremrangebyscore(f"{self._key}:unplaced", "-inf", at_s)
 
     def clear_unplaced(self, job_ids: Sequence[str]) -> None:
         """Forget the findings of :meth:`mark_unplaced` for these jobs."""
@@ -181,17 +196,6 @@ class LiveIndex:
             added = self._redis.zadd(self._key, dict(scores_ms), nx=True)
         return int(added or 0)
 
-    def is_complete(self) -> bool:
-        """Whether every live job is known to be listed: the jobs created before the index
-        existed were backfilled (:meth:`~workers.contract.jobstore.JobStore.backfill_live`)."""
-        with translated("live complete"):
-            return bool(self._redis.exists(f"{self._key}:complete"))
-
-    def mark_complete(self) -> None:
-        """Record that the index lists every live job (see :meth:`is_complete`)."""
-        with translated("live complete"):
-            self._redis.set(f"{self._key}:complete", "1")
-
     def touch(self, job_ids: Sequence[str], at_s: float) -> None:
         """Move the scores of listed jobs on to ``at_s`` (never back; jobs no longer listed
         are not listed again)."""
@@ -200,10 +204,14 @@ class LiveIndex:
                 self._redis.zadd(self._key, dict.fromkeys(job_ids, at_s * 1000), xx=True, gt=True)
 
     def drop(self, job_ids: Sequence[str]) -> None:
-        """Take jobs out of the index (their records are terminal or gone)."""
+        """Take jobs out of the index (their records are terminal, gone or unreadable), and
+        forget their findings (:meth:`mark_unplaced`)."""
         if job_ids:
             with translated("live drop"):
-                self._redis.zrem(self._key, *job_ids)
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.zrem(self._key, *job_ids)
+                pipe.zrem(f"{self._key}:unplaced", *job_ids)
+                pipe.execute()
 
     def score_s(self, job_id: str) -> float | None:
         """A job's score (epoch s), None when it is not listed."""
@@ -217,14 +225,12 @@ class LiveIndex:
             return int(self._redis.zcard(self._key))
 
 
-def _live_job(job_id: str, score_s: float, values: Sequence[object]) -> LiveJob | None:
-    """The sweep's view of a record; None when it is gone, or unreadable (logged: no step of
-    the pipeline can follow a record with an unknown state or a stamp that is no number)."""
+def _live_job(job_id: str, score_s: float, values: Sequence[object]) -> LiveJob | Unreadable | None:
+    """The sweep's view of a record; None when it is gone."""
     try:
         return _parse_live_job(job_id, score_s, values)
     except ValueError as exc:
-        _log.error("job %s: its record cannot be read (%s); it leaves the live index", job_id, exc)
-        return None
+        return Unreadable(job_id, str(exc))
 
 
 def _parse_live_job(job_id: str, score_s: float, values: Sequence[object]) -> LiveJob | None:
@@ -237,7 +243,7 @@ def _parse_live_job(job_id: str, score_s: float, values: Sequence[object]) -> Li
         job_id=job_id,
         state=JobState(state),
         changed_at=score_s,
-        created_at=float(created) if created is not None else score_s,
+        created_at=_seconds(created) or score_s,
         updated_at=_seconds(updated),
         intent_at=_seconds(intent),
         task_id=task,
@@ -248,4 +254,9 @@ def _parse_live_job(job_id: str, score_s: float, values: Sequence[object]) -> Li
 
 
 def _seconds(value: str | None) -> float | None:
-    return None if value is None else float(value)
+    if value is None:
+        return None
+    seconds = float(value)
+    if not math.isfinite(seconds):
+        raise ValueError(f"a time stamp is not finite: {value!r}")
+    return seconds

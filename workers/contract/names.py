@@ -46,6 +46,10 @@ TASK_QUEUES: Final = MappingProxyType(
 )
 """The queue of each task (Celery's ``task_routes``)."""
 
+STUCK: Final = "Stuck"
+"""The sweeper found the job not terminal past its deadline (``sweeper.*_deadline_s``)."""
+TASK_UNKNOWN: Final = "UpstreamTaskUnknown"
+"""The upstream no longer knows the task (and it is younger than the task lifetime)."""
 SUBMIT_OUTCOME_UNKNOWN: Final = "SubmitOutcomeUnknown"
 """The error code of a job whose interrupted submit could not be matched to an upstream task:
 the task may exist (and be billed), so it is never resubmitted by itself, and a retry of the

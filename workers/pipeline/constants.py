@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Final
 
-# Defined by the job contract (producers read it); the pipeline records it.
+# Defined by the job contract (producers read them); the pipeline records them.
+from workers.contract.names import STUCK as STUCK
 from workers.contract.names import SUBMIT_OUTCOME_UNKNOWN as SUBMIT_OUTCOME_UNKNOWN
+from workers.contract.names import TASK_UNKNOWN as TASK_UNKNOWN
 
-TASK_UNKNOWN: Final = "UpstreamTaskUnknown"
-"""The upstream no longer knows the task (and it is younger than the task lifetime)."""
 TASK_CONFLICT: Final = "TaskOwnershipConflict"
 """The task a submit created is already followed by another job."""
 NO_RESULTS: Final = "NoResults"
@@ -29,10 +29,12 @@ RECONCILE_PAGE_SIZE: Final = 100
 RECONCILE_MAX_PAGES: Final = 20
 """Listing more tasks than this to reconcile one submit counts as unidentifiable."""
 
+LIVE_BACKFILL_EVERY_S: Final = 3600.0
+"""How often the sweeps walk the active batches for live jobs written without the live
+index (:mod:`workers.contract.backfill`)."""
+
 POLL_TOKEN_BYTES: Final = 8
 """Random bytes of a poll token."""
 
 NO_ACCOUNT: Final = "NoAccount"
 """No configured account runs the job's model."""
-STUCK: Final = "Stuck"
-"""The sweeper found the job not terminal past its deadline (``sweeper.*_deadline_s``)."""

@@ -36,8 +36,10 @@ and waiting costs nothing, so that bound is generous), any other job
 when the upstream has forgotten its task and results. A job caught with a submit in progress
 ends ``SubmitOutcomeUnknown`` instead and counts as an orphan suspect, as in
 :func:`workers.pipeline.outcomes.fail`. Listed jobs whose record is terminal or gone are
-dropped from the index (``dropped``). Jobs created before the index existed (an upgrade) are
-listed by the fleet's first sweep (:meth:`~workers.contract.jobstore.JobStore.backfill_live`).
+dropped from the index (``dropped``), as are those whose record cannot be read
+(``unreadable``, logged as an error). Every :data:`LIVE_BACKFILL_EVERY_S` the sweeps also list
+the live jobs that were written without the index, a page at a time
+(:mod:`workers.contract.backfill`).
 
 Each action is one the pipeline takes anyway when a message comes twice, so a job taken for
 stuck by mistake (a slow queue) costs a message, never a second submit: parking is
@@ -63,9 +65,14 @@ from config.celery import longest_countdown_s, reconcile_after_s, submit_settle_
 from config.settings import Settings
 from workers.contract import TERMINAL_STATES, JobState
 from workers.contract.jobstore import ORPHAN_SUSPECTS
-from workers.contract.live import LiveJob
+from workers.contract.live import LiveJob, Unreadable
 from workers.contract.names import TASK_STORE, TASK_SUBMIT
-from workers.pipeline.constants import POLL_TOKEN_BYTES, STUCK, SUBMIT_OUTCOME_UNKNOWN
+from workers.pipeline.constants import (
+    LIVE_BACKFILL_EVERY_S,
+    POLL_TOKEN_BYTES,
+    STUCK,
+    SUBMIT_OUTCOME_UNKNOWN,
+)
 from workers.pipeline.outcomes import release, schedule_poll
 from workers.pipeline.submit import park
 from workers.runtime import Runtime
@@ -91,6 +98,8 @@ class Action(StrEnum):
     """End it FAILED, past its deadline."""
     DROP = "dropped"
     """Take it out of the index: its record is terminal or gone."""
+    UNREADABLE = "unreadable"
+    """Take it out of the index: no step of the pipeline can follow its record (logged)."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,6 @@ class Sweeper:
         self._rt = rt
         self._thresholds = Thresholds.of(rt.settings)
         self._owner = secrets.token_hex(8)
-        self._index_complete = False
 
     def sweep(self) -> Counter[Action] | None:
         """Sweep the next page of live jobs, unless another process swept this interval.
@@ -216,22 +224,28 @@ class Sweeper:
         live = rt.store.live
         if not live.claim_sweep(self._owner, max(1, round(settings.interval_s * 1000))):
             return None
-        if not self._index_complete:
-            self._complete_index()
         now_s = rt.clock()
+        listed = rt.store.backfill.step(now_s, settings.batch_size, LIVE_BACKFILL_EVERY_S)
+        if listed:
+            _log.warning("sweep: listed %d live jobs that were written without the index", listed)
+        live.forget_unplaced_before(now_s - self._thresholds.waiting_s)
         page = live.next_page((now_s - self._thresholds.quiet_min_s) * 1000, settings.batch_size)
         ids = [job_id for job_id, _ in page]
-        jobs = live.read(ids, [score_s for _, score_s in page])
-        plan = [
-            (job_id, job, decide(job, now_s, self._thresholds))
-            for job_id, job in zip(ids, jobs, strict=True)
-        ]
+        plan: list[tuple[str, LiveJob | None, Action | None]] = []
+        unreadable: list[Unreadable] = []
+        for job_id, view in zip(ids, live.read(ids, [s for _, s in page]), strict=True):
+            if isinstance(view, Unreadable):
+                unreadable.append(view)
+            else:
+                plan.append((job_id, view, decide(view, now_s, self._thresholds)))
         done: Counter[Action] = Counter()
         try:
+            for bad in unreadable:
+                _log.error("job %s: its record cannot be read (%s)", bad.job_id, bad.reason)
             gone = [job_id for job_id, _, action in plan if action is Action.DROP]
-            if gone:
-                live.drop(gone)
-                done[Action.DROP] += len(gone)
+            if gone or unreadable:
+                live.drop(gone + [bad.job_id for bad in unreadable])
+                done.update({Action.DROP: len(gone), Action.UNREADABLE: len(unreadable)})
             driven = self._park_lost([job for _, job, a in plan if a is Action.PARK and job], done)
             for _, job, action in plan:
                 if job is None or action is None or action in (Action.DROP, Action.PARK):
@@ -244,14 +258,6 @@ class Sweeper:
         finally:
             self._count(done)
         return done
-
-    def _complete_index(self) -> None:
-        """List the jobs created before the live index existed (once per prefix)."""
-        store = self._rt.store
-        if not store.live.is_complete():
-            listed = store.backfill_live()
-            _log.warning("sweep: listed %d live jobs created before the live index", listed)
-        self._index_complete = True
 
     def _park_lost(self, candidates: list[LiveJob], done: Counter[Action]) -> list[str]:
         """Park again the waiting jobs found neither in the waiting room nor admitted by two
@@ -293,7 +299,7 @@ class Sweeper:
                 done[Action.PARK] += 1
                 parked.append(job_id)
         live.clear_unplaced(cleared)
-        live.mark_unplaced(first, rt.clock(), keep_s=self._thresholds.waiting_s)
+        live.mark_unplaced(first, rt.clock())
         return first + parked
 
     def _drive(self, job: LiveJob, action: Action, now_s: float) -> bool:
