@@ -32,6 +32,9 @@ class Phase(StrEnum):
     """Warm shutdown asked (SIGTERM); started again once it has exited."""
 
 
+SIGTERM: Final = "sigterm"
+
+
 @dataclass
 class Event:
     """Something done to (or noticed of) a worker.
@@ -116,11 +119,14 @@ class Crew:
         return sum(1 for slot in self._slots if slot.phase is Phase.READY)
 
     def kill_random(self) -> Event | None:
-        """SIGKILL a random running worker (not one in warm shutdown) and start it again."""
+        """SIGKILL a random running worker and start it again; not one in warm shutdown, nor
+        its successor before it is ready (the SIGTERM's fault ends when that one is)."""
         choices = [
             i
             for i, slot in enumerate(self._slots)
-            if slot.phase is not Phase.STOPPING and self.pool[i].alive()
+            if slot.phase is not Phase.STOPPING
+            and (slot.event is None or slot.event.kind != SIGTERM)
+            and self.pool[i].alive()
         ]
         if not choices:
             return None
@@ -140,7 +146,7 @@ class Crew:
             return None
         index = self.rng.choice(choices)
         worker = self.pool[index]
-        event = Event("sigterm", worker.spec.name, worker.pid, time.time())
+        event = Event(SIGTERM, worker.spec.name, worker.pid, time.time())
         worker.terminate()
         self._slots[index] = _Slot(Phase.STOPPING, event)
         self.events.append(event)

@@ -5,9 +5,12 @@ a real redis-server, real Celery messages in Redis)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import random
 import socket
 import threading
 import time
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from celery import Celery
 from pydantic import SecretStr
 
 from bench.chaos import faults
+from bench.chaos.crew import Crew
 from bench.chaos.ledger import by_time
 from bench.chaos.locate import ADMITTED, NOWHERE, WAITING_ROOM, locate, message_job
 from bench.chaos.probe import Probe, sweep_counts
@@ -123,16 +127,19 @@ def test_proxy_refuse_mode_refuses_then_listens_again_on_the_same_port(echo_port
             assert _echoes(sock)
 
 
+SLOW_ANSWER_S = 1.0
+
+
 def test_proxy_slow_answers_hold_what_the_target_sends_back(echo_port: int) -> None:
     with TcpProxy(LOOPBACK, echo_port) as proxy, _connect(proxy.port) as sock:
-        proxy.slow_answers(0.3)
+        proxy.slow_answers(SLOW_ANSWER_S)
         began = time.monotonic()
         assert _echoes(sock)
-        assert time.monotonic() - began >= 0.3
+        assert time.monotonic() - began >= SLOW_ANSWER_S
         proxy.slow_answers(0.0)
         began = time.monotonic()
         assert _echoes(sock)
-        assert time.monotonic() - began < 0.3
+        assert time.monotonic() - began < SLOW_ANSWER_S  # (a loaded machine stalls less)
 
 
 def _unbound(step: FaultStep) -> faults.Fault:
@@ -155,6 +162,58 @@ def test_proxy_closes_the_client_when_the_target_is_gone() -> None:
     with TcpProxy(LOOPBACK, dead_port) as proxy:
         assert _is_reset_on_connect_or_first_read(proxy.port)
         assert proxy.counts.target_failed == 1
+
+
+# --------------------------------------------------------------------------- the crew
+@dataclasses.dataclass
+class _FakeWorker:
+    """A worker process as the crew sees it; it exits at once on SIGTERM and is ready as soon
+    as :attr:`booted` is set."""
+
+    name: str
+    pid: int = 1
+    running: bool = True
+    booted: bool = True
+    returncode: int | None = None
+    log_path: Path = Path("/nonexistent.log")
+
+    @property
+    def spec(self) -> Any:
+        return types.SimpleNamespace(name=self.name)
+
+    def alive(self) -> bool:
+        return self.running
+
+    def is_ready(self) -> bool:
+        return self.booted
+
+    def kill(self) -> int:
+        self.running, self.returncode = False, -9
+        return -9
+
+    def terminate(self) -> None:
+        self.running, self.returncode = False, 0
+
+    def launch(self) -> None:
+        self.pid += 1
+        self.running, self.booted, self.returncode = True, False, None
+
+
+def test_the_sigterms_successor_is_not_killed_before_it_is_ready() -> None:
+    """Else the SIGTERM's fault would never end (its successor never reported ready)."""
+    workers = [_FakeWorker(f"w{i}") for i in range(2)]
+    crew = Crew(pool=workers, rng=random.Random(1))  # type: ignore[arg-type]
+    event = crew.terminate_random()
+    assert event is not None
+    stopped = next(w for w in workers if w.name == event.worker)
+    other = next(w for w in workers if w is not stopped)
+    crew.tick()  # it exited: started again, not ready yet
+    assert stopped.running and not crew.back(event)
+    kills = [crew.kill_random() for _ in range(5)]
+    assert {k.worker for k in kills if k is not None} == {other.name}
+    stopped.booted = True
+    crew.tick()
+    assert crew.back(event)
 
 
 # --------------------------------------------------------------------------- Redis with AOF
