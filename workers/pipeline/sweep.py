@@ -290,7 +290,7 @@ class Sweeper:
                 if job is None or not waits_for_admission(job.state, job.intent_at, job.task_id):
                     continue
                 _log.warning(
-                    "job %s: %s, neither waiting nor admitted since %.0f s; parking it again",
+                    "job %s: %s, neither waiting nor admitted for %.0f s; parking it again",
                     job_id,
                     job.state.value,
                     rt.clock() - since,
