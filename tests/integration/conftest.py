@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,12 @@ from devstack.s3 import S3Handle, ensure_s3
 from tests.integration.emulator_harness import (
     FAST_CONFIG,
     RunningEmulator,
+    StartEmulator,
     image_server,
     jpeg_bytes,
     png_bytes,
     start_process,
 )
-
-StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
 
 INPUT_FILES: dict[str, bytes] = {
     "/car.png": png_bytes(600, 400),

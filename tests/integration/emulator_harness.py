@@ -158,6 +158,10 @@ class RunningEmulator(EmulatorProcess):
         super().stop()
 
 
+StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
+"""Starts an emulator with a configuration (None: its defaults); the ``start_emulator`` fixture."""
+
+
 def start_process(config: dict[str, Any] | None, log_path: Path) -> RunningEmulator:
     """Start an emulator subprocess; retries once on a lost race for the free port."""
     last: Exception | None = None

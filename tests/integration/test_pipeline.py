@@ -38,7 +38,7 @@ from devstack.flower import FlowerProcess
 from devstack.procs import free_port
 from devstack.s3 import S3Handle
 from devstack.workers import WorkerPool, WorkerSpec
-from tests.integration.emulator_harness import RunningEmulator, wait_for
+from tests.integration.emulator_harness import RunningEmulator, StartEmulator, wait_for
 from tests.integration.pipeline_harness import (
     MAX_IN_FLIGHT,
     MODELS,
@@ -61,7 +61,6 @@ from workers.contract.names import TASK_POLL, TASK_POST, TASK_QUEUES, TASK_STORE
 
 pytestmark = pytest.mark.integration
 
-StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
 WORKER_THREADS = 6
 RECOVERY_BOUND_S = 120.0
 REVOKED_MODEL = "wan2.6-image"

@@ -15,7 +15,7 @@ Each ends SUCCEEDED with its images in S3, submitted once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from config import SweeperSettings
 from config.celery import longest_countdown_s
 from devstack.s3 import S3Handle
 from devstack.workers import WorkerPool, WorkerSpec
-from tests.integration.emulator_harness import RunningEmulator, wait_for
+from tests.integration.emulator_harness import RunningEmulator, StartEmulator, wait_for
 from tests.integration.pipeline_harness import (
     check_stored,
     emulator_config,
@@ -42,7 +42,6 @@ from workers.upstream import DashScopeClient, SubmitResult, TaskResult, TaskStat
 
 pytestmark = pytest.mark.integration
 
-StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
 MODEL = "wan2.7-image"
 SWEEPER = SweeperSettings(interval_s=0.5, margin_s=1.0, store_stall_s=5.0)
 """A sweeper that acts within seconds (the poll silence is the longest countdown + 1 s)."""

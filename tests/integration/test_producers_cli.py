@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from devstack.env import child_env
 from devstack.procs import free_port
 from devstack.s3 import S3Handle
 from devstack.workers import WorkerPool, WorkerSpec
-from tests.integration.emulator_harness import RunningEmulator, wait_for
+from tests.integration.emulator_harness import StartEmulator, wait_for
 from tests.integration.pipeline_harness import (
     emulator_config,
     stack_settings,
@@ -50,7 +50,6 @@ from workers.contract import JobState, JobStore
 
 pytestmark = pytest.mark.integration
 
-StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
 CLI_TIMEOUT_S = 180
 WAIT_S = 120
 

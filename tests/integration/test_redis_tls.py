@@ -14,9 +14,8 @@ for the test, and requires a password. With nothing but that URL in the settings
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -32,7 +31,7 @@ from devstack.procs import StartupError, free_port
 from devstack.redis import LOG_NAME, RedisHandle, Secured, find_server, start_server
 from devstack.s3 import S3Handle
 from devstack.workers import WorkerPool, WorkerSpec
-from tests.integration.emulator_harness import RunningEmulator, wait_for
+from tests.integration.emulator_harness import StartEmulator, wait_for
 from tests.integration.pipeline_harness import (
     assert_no_secret_in_files,
     assert_no_secret_in_redis,
@@ -52,7 +51,6 @@ from workers.contract.names import QUEUES
 
 pytestmark = pytest.mark.integration
 
-StartEmulator = Callable[[dict[str, Any] | None], RunningEmulator]
 PREFIX = "wanqtls:"
 FLOWER_PAGES = ("/", "/workers", "/tasks", "/broker", "/api/workers", "/api/tasks", "/metrics")
 
