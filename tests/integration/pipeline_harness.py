@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -31,6 +32,8 @@ from config import (
     UpstreamSettings,
 )
 from config.celery import celery_config
+from devstack.s3 import S3Handle
+from tests.integration.emulator_harness import RunningEmulator, StartEmulator
 from workers.contract import EditRequest, JobRecord, JobState, JobStore
 from workers.contract.names import TASK_QUEUES, TASK_SUBMIT
 from workers.contract.states import TERMINAL_STATES
@@ -121,6 +124,50 @@ def stack_settings(
             soft_shutdown_timeout_s=0.0,
         ),
     )
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """An emulator and a new bucket for one test, and the settings that reach them.
+
+    Attributes:
+        settings: :func:`stack_settings` for them (a fresh API key and S3 secret).
+        emulator: The emulator, started with the test's configuration.
+        s3: A boto3 client of moto's server (the bucket is ``settings.s3.bucket``).
+    """
+
+    settings: Settings
+    emulator: RunningEmulator
+    s3: Any
+
+
+def start_upstreams(
+    start_emulator: StartEmulator,
+    s3_server: S3Handle,
+    *,
+    redis_url: str,
+    prefix: str,
+    label: str,
+    **emulator_extra: Any,
+) -> Upstreams:
+    """Start an emulator for a new API key (``sk-{label}-...``; ``emulator_extra`` goes into
+    its configuration), create a bucket named after the test's ``prefix``, and build the
+    settings of workers and producers against them."""
+    api_key = unique(f"sk-{label}")
+    emulator = start_emulator(emulator_config(api_key, **emulator_extra))
+    bucket = f"wanq-{prefix.split(':')[1]}"
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket=bucket)
+    settings = stack_settings(
+        redis_url=redis_url,
+        prefix=prefix,
+        upstream_url=emulator.base_url,
+        api_key=api_key,
+        s3_endpoint=str(s3_server.endpoint_url),
+        s3_secret=unique("s3-secret"),
+        bucket=bucket,
+    )
+    return Upstreams(settings, emulator, s3)
 
 
 def producer_app(settings: Settings) -> Celery:

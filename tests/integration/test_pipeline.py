@@ -45,12 +45,11 @@ from tests.integration.pipeline_harness import (
     assert_no_secret_in_files,
     assert_no_secret_in_redis,
     check_stored,
-    emulator_config,
     enqueue,
     make_jobs,
     producer_app,
     secrets_of,
-    stack_settings,
+    start_upstreams,
     submits_accepted,
     unique,
     wait_terminal,
@@ -105,22 +104,17 @@ def start_stack(
 
     def start(tune: Callable[[Settings], Settings] | None = None, **emulator_extra: Any) -> Stack:
         """``tune``: changes the workers' settings (the emulator's are ``emulator_extra``)."""
-        api_key = unique("sk-pipeline")
-        s3_secret = unique("s3-secret")
-        emulator = start_emulator(emulator_config(api_key, **emulator_extra))
-        bucket = f"wanq-{redis_prefix.split(':')[1]}"
-        s3 = s3_server.client()
-        s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=bucket, Key="inputs/product.png", Body=_png(640, 480))
-        settings = stack_settings(
+        parts = start_upstreams(
+            start_emulator,
+            s3_server,
             redis_url=redis_url,
             prefix=redis_prefix,
-            upstream_url=emulator.base_url,
-            api_key=api_key,
-            s3_endpoint=str(s3_server.endpoint_url),
-            s3_secret=s3_secret,
-            bucket=bucket,
+            label="pipeline",
+            **emulator_extra,
         )
+        settings, emulator, s3 = parts.settings, parts.emulator, parts.s3
+        bucket = settings.s3.bucket
+        s3.put_object(Bucket=bucket, Key="inputs/product.png", Body=_png(640, 480))
         if tune is not None:
             settings = tune(settings)
         specs = [WorkerSpec(f"w{i}", concurrency=WORKER_THREADS) for i in (1, 2)]
@@ -137,8 +131,8 @@ def start_stack(
             JobStore(client, redis_prefix),
             s3,
             client,
-            api_key,
-            s3_secret,
+            parts.settings.upstream.api_key.get_secret_value(),
+            parts.settings.s3.secret_access_key.get_secret_value(),
             inputs,
         )
 

@@ -29,11 +29,9 @@ from devstack.workers import WorkerPool, WorkerSpec
 from tests.integration.emulator_harness import RunningEmulator, StartEmulator, wait_for
 from tests.integration.pipeline_harness import (
     check_stored,
-    emulator_config,
     make_jobs,
-    stack_settings,
+    start_upstreams,
     submits_accepted,
-    unique,
     wait_terminal,
 )
 from workers.contract import JobState, JobStore
@@ -58,7 +56,6 @@ def workers_with_sweeper(
     tmp_path: Path,
 ) -> Iterator[tuple[Any, RunningEmulator, Any]]:
     """(settings, emulator, s3 client) with one worker running, the sweeper on a short leash."""
-    api_key = unique("sk-sweep")
     models = {
         "*": {
             "pending": {"kind": "fixed", "median_s": 0.05},
@@ -66,19 +63,16 @@ def workers_with_sweeper(
             "failure_rate": 0.0,
         }
     }
-    emulator = start_emulator(emulator_config(api_key, models=models))
-    bucket = f"wanq-{redis_prefix.split(':')[1]}"
-    s3 = s3_server.client()
-    s3.create_bucket(Bucket=bucket)
-    settings = stack_settings(
+    parts = start_upstreams(
+        start_emulator,
+        s3_server,
         redis_url=redis_url,
         prefix=redis_prefix,
-        upstream_url=emulator.base_url,
-        api_key=api_key,
-        s3_endpoint=str(s3_server.endpoint_url),
-        s3_secret=unique("s3-secret"),
-        bucket=bucket,
-    ).model_copy(update={"sweeper": SWEEPER})
+        label="sweep",
+        models=models,
+    )
+    emulator, s3 = parts.emulator, parts.s3
+    settings = parts.settings.model_copy(update={"sweeper": SWEEPER})
     pool = WorkerPool(settings, [WorkerSpec("w1", concurrency=4)], tmp_path / "w", cwd=Path.cwd())
     pool.start()
     try:

@@ -41,8 +41,7 @@ from devstack.s3 import S3Handle
 from devstack.workers import WorkerPool, WorkerSpec
 from tests.integration.emulator_harness import StartEmulator, wait_for
 from tests.integration.pipeline_harness import (
-    emulator_config,
-    stack_settings,
+    start_upstreams,
     unique,
     wait_terminal,
 )
@@ -63,19 +62,9 @@ def stack(
     tmp_path: Path,
 ) -> Iterator[Settings]:
     """Emulator, bucket and two workers; the settings producers use."""
-    api_key = unique("sk-producers")
-    emulator = start_emulator(emulator_config(api_key))
-    bucket = f"wanq-{redis_prefix.split(':')[1]}"
-    s3_server.client().create_bucket(Bucket=bucket)
-    settings = stack_settings(
-        redis_url=redis_url,
-        prefix=redis_prefix,
-        upstream_url=emulator.base_url,
-        api_key=api_key,
-        s3_endpoint=str(s3_server.endpoint_url),
-        s3_secret=unique("s3-secret"),
-        bucket=bucket,
-    )
+    settings = start_upstreams(
+        start_emulator, s3_server, redis_url=redis_url, prefix=redis_prefix, label="producers"
+    ).settings
     specs = [WorkerSpec(f"p{i}", concurrency=4) for i in (1, 2)]
     with WorkerPool(settings, specs, tmp_path / "workers", cwd=Path.cwd()):
         yield settings

@@ -36,12 +36,11 @@ from tests.integration.pipeline_harness import (
     assert_no_secret_in_files,
     assert_no_secret_in_redis,
     check_stored,
-    emulator_config,
     enqueue,
     make_jobs,
     producer_app,
     secrets_of,
-    stack_settings,
+    start_upstreams,
     unique,
     wait_terminal,
 )
@@ -122,22 +121,14 @@ def test_the_pipeline_runs_over_tls_with_a_password(
     image_urls: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    api_key = unique("sk-tls")
-    emulator = start_emulator(emulator_config(api_key))
     prefix = f"{PREFIX}{unique('run')[-12:]}:"
-    bucket = f"wanq-tls-{prefix.split(':')[1]}"
-    s3 = s3_server.client()
-    s3.create_bucket(Bucket=bucket)
+    parts = start_upstreams(
+        start_emulator, s3_server, redis_url=secured_redis.url, prefix=prefix, label="tls"
+    )
+    s3, bucket = parts.s3, parts.settings.s3.bucket
     s3.put_object(Bucket=bucket, Key="inputs/product.png", Body=_png(640, 480))
-    settings = stack_settings(
-        redis_url=secured_redis.url,
-        prefix=prefix,
-        upstream_url=emulator.base_url,
-        api_key=api_key,
-        s3_endpoint=str(s3_server.endpoint_url),
-        s3_secret=unique("s3-secret"),
-        bucket=bucket,
-    ).model_copy(update={"flower": FlowerSettings(user="ops", password=SecretStr(unique("fl")))})
+    flower_settings = FlowerSettings(user="ops", password=SecretStr(unique("fl")))
+    settings = parts.settings.model_copy(update={"flower": flower_settings})
     secrets = secrets_of(settings)
     assert len(secrets) >= 4  # API key, S3 secret, Redis's password, Flower's password
     assert urlsplit(secured_redis.url).password in secrets
